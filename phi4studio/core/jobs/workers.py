@@ -1,0 +1,17 @@
+"""Command lines for the app's own worker processes, frozen-safe.
+
+From source: `python -m phi4studio --worker NAME ...`. In a PyInstaller build `sys.executable` is
+the app itself, so the command is `<app> --worker NAME ...` (never `sys.executable -m`).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from phi4studio.core.paths import is_frozen
+
+
+def worker_argv(name: str, *args: str) -> list[str]:
+    if is_frozen():
+        return [sys.executable, "--worker", name, *args]
+    return [sys.executable, "-m", "phi4studio", "--worker", name, *args]

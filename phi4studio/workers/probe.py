@@ -1,0 +1,46 @@
+"""Detects what inference can use here: onnxruntime-genai's version and execution providers.
+
+Runs as a worker process so that importing onnxruntime_genai never slows the app's start-up.
+Emits one `result` event: {"onnxruntime_genai": version|None, "providers": [...], "error": ...}.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from phi4studio.core.jobs.protocol import Emitter
+
+
+def detect() -> dict[str, Any]:
+    info: dict[str, Any] = {"onnxruntime_genai": None, "package": None, "providers": ["cpu"]}
+    try:
+        import onnxruntime_genai as og
+    except Exception as exc:  # noqa: BLE001 - any import failure is reported, not raised
+        info["error"] = f"onnxruntime-genai is not importable: {exc}"
+        info["providers"] = []
+        return info
+    info["onnxruntime_genai"] = getattr(og, "__version__", "unknown")
+    from importlib import metadata
+
+    for dist in ("onnxruntime-genai-cuda", "onnxruntime-genai-directml", "onnxruntime-genai"):
+        try:
+            metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+        info["package"] = dist
+        break
+    for name, fn in (("cuda", "is_cuda_available"), ("dml", "is_dml_available")):
+        check = getattr(og, fn, None)
+        try:
+            if check is not None and check():
+                info["providers"].insert(0, name)
+        except Exception:  # noqa: BLE001 - a failing probe means "not available"
+            pass
+    return info
+
+
+def main(argv: list[str]) -> int:
+    emit = Emitter()
+    emit("start", message="detecting inference devices")
+    emit("result", data=detect())
+    return 0
