@@ -42,5 +42,9 @@ def detect() -> dict[str, Any]:
 def main(argv: list[str]) -> int:
     emit = Emitter()
     emit("start", message="detecting inference devices")
-    emit("result", data=detect())
+    info = detect()
+    found = info.get("onnxruntime_genai")
+    summary = f"onnxruntime-genai {found}: {', '.join(info['providers'])}" if found else info.get(
+        "error", "onnxruntime-genai not found")
+    emit("result", data=info, message=summary)
     return 0

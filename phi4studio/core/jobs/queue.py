@@ -6,7 +6,8 @@
   GPU slot, CPU-bound jobs share the CPU pool. A job waits (pending) until its slots are free.
 - Exclusive groups: submitting a job of group G cancels a still-pending job of group G (the newer
   request replaces the older one; a running one is left to finish).
-- Listeners get (event, job) with event in {"added", "state", "progress", "log"}. Progress and log
+- Listeners get (event, job) with event in {"added", "state", "progress", "log", "reset"}
+  ("reset": the list of jobs changed other than by appending; job is None). Progress and log
   events can be frequent: listeners must be cheap and coalesce their own repaints.
 - An optional history (the workspace catalog) records every state change.
 """
@@ -27,7 +28,7 @@ from phi4studio.core.jobs.model import HistoricJob, Job, JobCancelled, JobLog, J
 
 log = logging.getLogger(__name__)
 
-Listener = Callable[[str, Job], None]
+Listener = Callable[[str, "Job | None"], None]  # job is None for "reset"
 
 
 class JobHistory(Protocol):
@@ -89,6 +90,16 @@ class JobQueue:
         for job in restored:
             self._emit("added", job)
         return restored
+
+    def clear_finished(self) -> None:
+        """Forget finished jobs (their catalog history stays until cleared there)."""
+        keep = [j for j in self.jobs if not j.state.finished]
+        if len(keep) == len(self.jobs):
+            return
+        self.jobs = keep
+        self._by_id = {j.id: j for j in keep}
+        self._done = {k: f for k, f in self._done.items() if k in self._by_id}
+        self._emit("reset", None)
 
     # --- submission and cancel --------------------------------------------------------------
     def submit(self, job: Job) -> Job:
@@ -209,7 +220,8 @@ class JobQueue:
         except StudioError as exc:
             job.error = str(exc)
             job.add_log(f"ERROR: {exc}")
-        except Exception as exc:  # noqa: BLE001 - every exception becomes a failed job
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - every one fails the job
+            # SystemExit too: a library calling sys.exit() in a job must not stop the app.
             job.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             job.add_log("".join(traceback.format_exception(exc)).rstrip())
             log.warning("job %s failed: %s", job.name, job.error)
@@ -241,7 +253,7 @@ class JobQueue:
     def _job_changed(self, job: Job, what: str) -> None:
         self._emit(what, job)
 
-    def _emit(self, what: str, job: Job) -> None:
+    def _emit(self, what: str, job: Job | None) -> None:
         for fn in list(self._listeners):
             try:
                 fn(what, job)

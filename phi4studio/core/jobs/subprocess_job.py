@@ -279,6 +279,8 @@ class SubprocessJob(Job):
             text = f"artifact: {ev.get('path', '')}"
         elif t == "result":
             self.result = ev.get("data", {k: v for k, v in ev.items() if k not in ("v", "type")})
+            if ev.get("message"):
+                self.set_message(str(ev["message"]))
         elif t == "error":
             self.last_error = str(ev.get("message") or "unknown error")
             text = f"ERROR: {self.last_error}"

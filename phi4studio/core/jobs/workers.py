@@ -11,7 +11,12 @@ import sys
 from phi4studio.core.paths import is_frozen
 
 
-def worker_argv(name: str, *args: str) -> list[str]:
+def app_argv(*args: str) -> list[str]:
+    """The app's own command line (`phi4studio ARGS`), from source or frozen."""
     if is_frozen():
-        return [sys.executable, "--worker", name, *args]
-    return [sys.executable, "-m", "phi4studio", "--worker", name, *args]
+        return [sys.executable, *args]
+    return [sys.executable, "-m", "phi4studio", *args]
+
+
+def worker_argv(name: str, *args: str) -> list[str]:
+    return app_argv("--worker", name, *args)

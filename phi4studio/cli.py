@@ -1,0 +1,98 @@
+"""Command line: `phi4studio` opens the app; subcommands work headless over the same core.
+
+    phi4studio [--workspace DIR]          open the app
+    phi4studio --version
+    phi4studio doctor [--json]            what this machine offers; non-zero if something required
+                                          is missing, with the fix in words
+    phi4studio selftest [--screenshots DIR]
+    phi4studio bench ui [--seconds 10] [--jobs 4] [--rate 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from phi4studio import APP_NAME, __version__
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="phi4studio", description=f"{APP_NAME} {__version__}")
+    ap.add_argument("--version", action="version", version=f"{APP_NAME} {__version__}")
+    ap.add_argument("--workspace", type=Path, help="open this workspace folder")
+    sub = ap.add_subparsers(dest="command")
+
+    doc = sub.add_parser("doctor", help="check Python, Qt, inference, training runtime, disk")
+    doc.add_argument("--json", action="store_true", help="machine-readable output")
+
+    st = sub.add_parser("selftest", help="open the window offscreen and exercise it for real")
+    st.add_argument("--screenshots", type=Path, metavar="DIR",
+                    help="save a PNG of the window on every tab")
+
+    bench = sub.add_parser("bench", help="print performance figures")
+    bench_sub = bench.add_subparsers(dest="target", required=True)
+    ui = bench_sub.add_parser("ui", help="UI stall under streaming jobs, and cold start")
+    ui.add_argument("--seconds", type=float, default=10.0)
+    ui.add_argument("--jobs", type=int, default=4)
+    ui.add_argument("--rate", type=float, default=200.0, help="progress events per second per job")
+    ui.add_argument("--json", action="store_true")
+
+    sub.add_parser("startup-probe", help=argparse.SUPPRESS)
+    return ap
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from phi4studio.core.environment import Check, doctor, format_report, report_json
+    from phi4studio.core.paths import app_dirs
+    from phi4studio.core.settings import SettingsStore
+
+    dirs = app_dirs()
+    loaded = SettingsStore(dirs.settings_file).load()
+    settings = loaded.settings
+    workspace = args.workspace or Path(settings.workspace or dirs.default_workspace)
+    extra: list[Check] = []
+    try:
+        from PySide6 import QtCore
+
+        extra.append(Check("qt", True, f"PySide6 {QtCore.qVersion()}"))
+    except ImportError as exc:
+        extra.append(Check("qt", False, f"PySide6 is not importable: {exc}",
+                           fix="pip install PySide6-Essentials"))
+    checks = doctor(workspace, settings.training_python, extra)
+    if args.json:
+        print(report_json(checks))
+    else:
+        if loaded.message:
+            print(f"note: {loaded.message}")
+        print(format_report(checks))
+    return 0 if all(c.ok or not c.required for c in checks) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "doctor":
+        return cmd_doctor(args)
+    if args.command == "selftest":
+        from phi4studio.ui.selftest import run_selftest
+
+        return run_selftest(args.screenshots)
+    if args.command == "bench":
+        from phi4studio.ui.bench import run_bench_ui
+
+        figures = run_bench_ui(seconds=args.seconds, jobs=args.jobs, rate=args.rate)
+        if args.json:
+            print(json.dumps(figures, indent=2))
+        return 0
+    if args.command == "startup-probe":
+        from phi4studio.ui.bench import startup_probe
+
+        return startup_probe()
+    from phi4studio.app import run_gui
+
+    return run_gui(args.workspace)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

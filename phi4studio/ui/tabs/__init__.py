@@ -1,0 +1,1 @@
+"""One sub-package per tab, mirroring phi4studio.core/<feature>."""
