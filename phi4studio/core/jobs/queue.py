@@ -181,26 +181,29 @@ class JobQueue:
         running = [f for f in self._done.values() if not f.done()]
         if running:
             await asyncio.wait([asyncio.shield(f) for f in running], timeout=timeout)
-        for t in list(self._tasks.values()):
-            if not t.done():
-                t.cancel()
+        stuck = [t for t in self._tasks.values() if not t.done()]
+        for t in stuck:
+            t.cancel()
+        if stuck:  # let them record their end (state, history) before the loop goes away
+            await asyncio.wait(stuck, timeout=1.0)
 
     # --- scheduling -------------------------------------------------------------------------
     def _fits(self, job: Job) -> bool:
         return all(self._in_use[r] + n <= self.capacities[r] for r, n in job.resources.items())
 
     def _schedule(self) -> None:
-        if not self._pending:
-            return
-        still: list[Job] = []
-        for job in self._pending:
+        # A job leaves the pending list before it starts: listeners told of the start may submit
+        # or cancel jobs, re-entering here, and must find the list exact (changed in place only).
+        i = 0
+        while i < len(self._pending):
+            job = self._pending[i]
             if self._fits(job):
+                del self._pending[i]
                 for r, n in job.resources.items():
                     self._in_use[r] += n
                 self._start(job)
             else:
-                still.append(job)
-        self._pending = still
+                i += 1
 
     def _start(self, job: Job) -> None:
         job.state = JobState.RUNNING
