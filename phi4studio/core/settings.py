@@ -19,6 +19,7 @@ from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from phi4studio.core.errors import StudioError
 from phi4studio.core.fileio import atomic_write_json
 
 log = logging.getLogger(__name__)
@@ -121,8 +122,16 @@ def _v1_to_v2(d: dict[str, Any]) -> dict[str, Any]:
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {0: _v0_to_v1, 1: _v1_to_v2}
 
 
+def schema_version_of(raw: dict[str, Any]) -> int:
+    """The file's `schema_version` (0 when absent); ValueError when it is not a version."""
+    version = raw.get("schema_version", 0)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+        raise ValueError(f"schema_version must be a whole number >= 0, not {version!r}")
+    return version
+
+
 def migrate(raw: dict[str, Any], target: int = SCHEMA_VERSION) -> dict[str, Any]:
-    version = int(raw.get("schema_version", 0))
+    version = schema_version_of(raw)
     data = dict(raw)
     while version < target:
         data = MIGRATIONS[version](data)
@@ -150,7 +159,7 @@ class SettingsStore:
             raw = json.loads(self.path.read_text(encoding="utf-8"))
             if not isinstance(raw, dict):
                 raise ValueError("the file does not hold a JSON object")
-            version = int(raw.get("schema_version", 0))
+            version = schema_version_of(raw)
             if version > SCHEMA_VERSION:
                 self.read_only = True
                 return LoadResult(
@@ -170,7 +179,10 @@ class SettingsStore:
                 f"{aside.name} and the defaults are in use.",
             )
         if version < SCHEMA_VERSION:
-            self.save(settings)
+            try:
+                self.save(settings)
+            except StudioError as exc:  # the migrated settings still apply for this session
+                return LoadResult(settings, message=f"Settings were upgraded but not saved: {exc}")
         return LoadResult(settings)
 
     def save(self, settings: Settings) -> None:
