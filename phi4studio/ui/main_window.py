@@ -72,6 +72,8 @@ class MainWindow(QMainWindow):
         self._refresh_workspace()
         self._restore_geometry()
         self._background: set[asyncio.Future[object]] = set()
+        self._quit_confirmed = False
+        self.quit_box: QMessageBox | None = None
 
     # --- menus ------------------------------------------------------------------------------
     def _build_menus(self) -> None:
@@ -189,6 +191,27 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Opened workspace {root}", 5000)
         return True
 
+    def _confirm_quit(self, n: int) -> None:
+        if self.quit_box is not None:
+            return
+        box = QMessageBox(
+            QMessageBox.Icon.Warning, "Quit Phi-4 Studio",
+            f"{n} job(s) are still running. Quit and cancel them? Training saves a checkpoint "
+            "first, so it can be resumed.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self,
+        )
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+        self.quit_box = box
+
+        def answered(result: int) -> None:
+            self.quit_box = None
+            if result == QMessageBox.StandardButton.Yes:
+                self._quit_confirmed = True
+                self.close()
+
+        box.finished.connect(answered)
+        box.open()
+
     # --- window state -----------------------------------------------------------------------
     def _restore_geometry(self) -> None:
         qs = QSettings()
@@ -200,6 +223,11 @@ class MainWindow(QMainWindow):
             self.restoreState(state)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        active = self.studio.queue.active()
+        if active and not self._quit_confirmed:
+            event.ignore()  # ask first; never exec(): the jobs keep running meanwhile
+            self._confirm_quit(len(active))
+            return
         qs = QSettings()
         qs.setValue("main/geometry", self.saveGeometry())
         qs.setValue("main/state", self.saveState())

@@ -126,7 +126,7 @@ class JobQueue:
             job.log = JobLog(self.log_dir / f"{job.id}.log")
         self.jobs.append(job)
         self._by_id[job.id] = job
-        self._done[job.id] = asyncio.get_running_loop().create_future()
+        self._done[job.id] = self._loop().create_future()
         self._pending.append(job)
         self._emit("added", job)
         self._record(job)
@@ -147,7 +147,7 @@ class JobQueue:
         self._emit("progress", job)
         task = self._tasks.get(job.id)
         if task is not None:
-            t = asyncio.ensure_future(self._cancel_running(job, task))
+            t = self._loop().create_task(self._cancel_running(job, task))
             self._tasks[f"cancel:{job.id}"] = t
             t.add_done_callback(lambda _t: self._tasks.pop(f"cancel:{job.id}", None))
         return True
@@ -210,7 +210,7 @@ class JobQueue:
         job.started_at = time.time()
         self._emit("state", job)
         self._record(job)
-        task = asyncio.ensure_future(self._run(job))
+        task = self._loop().create_task(self._run(job))
         self._tasks[job.id] = task
 
     async def _run(self, job: Job) -> None:
@@ -253,6 +253,15 @@ class JobQueue:
             fut.set_result(state)
 
     # --- plumbing ---------------------------------------------------------------------------
+    @staticmethod
+    def _loop() -> asyncio.AbstractEventLoop:
+        """The running loop, or the thread's current one: submit() also works from a Qt slot
+        that runs while the qasync loop is set but not inside run_forever."""
+        try:
+            return asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.get_event_loop_policy().get_event_loop()
+
     def _job_changed(self, job: Job, what: str) -> None:
         self._emit(what, job)
 
