@@ -8,12 +8,32 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from phi4studio.core.errors import path_error
+
+
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# Read once, at import (changing the umask is process-wide: not something to do on every write).
+_UMASK = _read_umask()
+
+
+def _file_mode(target: Path) -> int:
+    """The mode a plain `open(target, "w")` gives: the old file's, or 0o666 less the umask."""
+    try:
+        return stat.S_IMODE(target.stat().st_mode)
+    except OSError:
+        return 0o666 & ~_UMASK
 
 
 @contextlib.contextmanager
@@ -32,6 +52,8 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "w", **kwargs: Any) ->
         kwargs.setdefault("newline", "\n")
     try:
         with os.fdopen(fd, mode, **kwargs) as fh:
+            if sys.platform != "win32":  # mkstemp makes it 0o600: give it the usual mode
+                os.fchmod(fh.fileno(), _file_mode(target))
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
