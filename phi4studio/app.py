@@ -52,6 +52,35 @@ def make_qapp() -> QApplication:
     return app
 
 
+def apply_theme(theme: str) -> None:
+    """system: the platform's look; light / dark: Qt's Fusion style with a matching palette."""
+    from PySide6.QtGui import QColor, QPalette
+    from PySide6.QtWidgets import QStyleFactory
+
+    app = QApplication.instance()
+    if not isinstance(app, QApplication):
+        return
+    if not hasattr(app, "_studio_default_style"):
+        app._studio_default_style = app.style().name()  # type: ignore[attr-defined]
+        app._studio_default_palette = QPalette(app.palette())  # type: ignore[attr-defined]
+    if theme == "system":
+        app.setStyle(QStyleFactory.create(app._studio_default_style))  # type: ignore[attr-defined]
+        app.setPalette(app._studio_default_palette)  # type: ignore[attr-defined]
+        return
+    app.setStyle(QStyleFactory.create("Fusion"))
+    pal = QPalette()
+    if theme == "dark":
+        c = QPalette.ColorRole
+        for role, color in ((c.Window, "#202124"), (c.WindowText, "#e8eaed"),
+                            (c.Base, "#17181a"), (c.AlternateBase, "#26272b"),
+                            (c.Text, "#e8eaed"), (c.Button, "#2d2e31"),
+                            (c.ButtonText, "#e8eaed"), (c.Highlight, "#1f6feb"),
+                            (c.HighlightedText, "#ffffff"), (c.ToolTipBase, "#2d2e31"),
+                            (c.ToolTipText, "#e8eaed"), (c.PlaceholderText, "#9aa0a6")):
+            pal.setColor(role, QColor(color))
+    app.setPalette(pal)
+
+
 def build_tabs(studio: Studio) -> dict[str, QWidget]:
     """Each tab gets its state and services here, and nothing global."""
     from phi4studio.ui.tabs.datasets.view import DatasetsView
@@ -72,6 +101,7 @@ def build_tabs(studio: Studio) -> dict[str, QWidget]:
 def build_window(studio: Studio) -> Any:
     from phi4studio.ui.main_window import MainWindow
 
+    apply_theme(studio.settings.theme)
     window = MainWindow(studio, build_tabs(studio))
     for msg in studio.messages:
         window.show_error(msg)

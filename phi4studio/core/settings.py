@@ -85,12 +85,6 @@ class Settings(BaseModel):
         description="Colour scheme of the window.",
         json_schema_extra={"ui": "choice"},
     )
-    confirm_destructive_tools: bool = Field(
-        default=True,
-        title="Always ask before destructive tool calls",
-        description="Tools annotated as destructive ask for approval on every call.",
-        json_schema_extra={"ui": "bool"},
-    )
     max_recent: int = Field(default=8, ge=1, le=30, title="Recent workspaces to remember",
                             json_schema_extra={"ui": "int"})
 

@@ -148,10 +148,19 @@ class MainWindow(QMainWindow):
         self.banner.show_error(message, details)
 
     def show_preferences(self) -> PreferencesDialog:
-        dlg = PreferencesDialog(self.studio.settings, self.studio.update_settings, self)
+        dlg = PreferencesDialog(self.studio.settings, self._apply_settings, self)
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dlg.open()  # never exec(): the event loop keeps running
         return dlg
+
+    def _apply_settings(self, values: dict[str, object]) -> object:
+        from phi4studio.app import apply_theme
+
+        new = self.studio.update_settings(values)
+        apply_theme(new.theme)
+        if new.workspace and Path(new.workspace).resolve() != self.studio.workspace.root:
+            self.switch_workspace(Path(new.workspace))
+        return new
 
     def show_about(self) -> None:
         box = QMessageBox(self)

@@ -144,6 +144,11 @@ def test_preferences_dialog_saves_validated_values(window, home) -> None:  # typ
     saved = json.loads((home / "config" / "settings.json").read_text())
     assert saved["cpu_job_slots"] == 3 and saved["theme"] == "dark"
     assert window.studio.queue.capacities["cpu"] == 3
+    from PySide6.QtGui import QPalette
+    from PySide6.QtWidgets import QApplication
+
+    window_color = QApplication.instance().palette().color(QPalette.ColorRole.Window)
+    assert window_color.lightness() < 80  # the dark theme is applied, not just saved
 
     dlg2 = window.show_preferences()
     dlg2._apply = lambda values: window.studio.update_settings({**values, "cpu_job_slots": 0})
@@ -151,6 +156,10 @@ def test_preferences_dialog_saves_validated_values(window, home) -> None:  # typ
     assert dlg2.isVisible() and "cpu_job_slots" in dlg2.error.text()
     assert json.loads((home / "config" / "settings.json").read_text())["cpu_job_slots"] == 3
     dlg2.close()
+    window.studio.update_settings({"theme": "system"})
+    from phi4studio.app import apply_theme
+
+    apply_theme("system")
 
 
 def test_workspace_switch_refused_while_jobs_run(window, qloop, tmp_path) -> None:  # type: ignore[no-untyped-def]
