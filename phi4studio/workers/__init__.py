@@ -7,6 +7,7 @@ import importlib
 WORKERS: dict[str, str] = {
     "selfcheck": "phi4studio.workers.selfcheck",
     "probe": "phi4studio.workers.probe",
+    "inference": "phi4studio.workers.inference",
 }
 
 

@@ -1,0 +1,262 @@
+"""Generation requests as the inference worker reads them: one definition for both sides.
+
+The app builds a `GenerateRequest` and sends `request.to_command()` on the worker's stdin; the
+worker rebuilds it with `GenerateRequest.from_command(cmd)`, which validates every field and raises
+`RequestError` with a message that names the field. The wire format is documented in
+docs/inference.md.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from phi4studio.core.errors import StudioError
+
+GuidanceType = Literal["json_schema", "lark_grammar", "regex"]
+GUIDANCE_TYPES: tuple[str, ...] = ("json_schema", "lark_grammar", "regex")
+DEFAULT_MAX_NEW_TOKENS = 256
+
+# The reasons a generation ends (`result.stop_reason`).
+STOP_EOS = "eos"  # the model produced an end-of-sequence token
+STOP_MAX_TOKENS = "max_tokens"  # max_new_tokens were generated
+STOP_CONTEXT = "context_length"  # the model's context window is full
+STOP_STRING = "stop_string"  # one of the request's stop strings appeared
+STOP_STOPPED = "stopped"  # a `stop` command (or the worker shutting down)
+STOP_REASONS = (STOP_EOS, STOP_MAX_TOKENS, STOP_CONTEXT, STOP_STRING, STOP_STOPPED)
+
+
+class RequestError(StudioError):
+    """A generation request the worker refuses (bad field, bad grammar, prompt too long)."""
+
+    def __init__(self, message: str, *, code: str = "bad_request", hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Guidance:
+    """Guided decoding (llguidance in onnxruntime-genai): output constrained to `text`.
+
+    `ff_tokens` lets the grammar insert forced tokens without running the model for them (faster;
+    the tokens still arrive as token events).
+    """
+
+    type: GuidanceType
+    text: str
+    ff_tokens: bool = False
+
+    @classmethod
+    def json_schema(cls, schema: Mapping[str, Any] | str, *, ff_tokens: bool = False) -> Guidance:
+        text = schema if isinstance(schema, str) else json.dumps(schema)
+        return cls("json_schema", text, ff_tokens)
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"type": self.type, "text": self.text, "ff_tokens": self.ff_tokens}
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+@dataclass
+class GenerateRequest:
+    """One generation. Exactly one of `prompt` (text sent as is) and `messages` (rendered by the
+    model folder's chat template, with `tools` when given).
+
+    Sampling fields left at None use the model folder's genai_config.json `search` defaults.
+    `greedy=True` (or `temperature=0`) takes the most likely token at every step and ignores
+    temperature, top_p, top_k and seed.
+    """
+
+    prompt: str | None = None
+    messages: list[dict[str, Any]] | None = None
+    tools: list[dict[str, Any]] | None = None
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    repetition_penalty: float | None = None
+    seed: int | None = None
+    greedy: bool = False
+    guidance: Guidance | None = None
+    stop: list[str] = field(default_factory=list)
+    # None: the worker's active adapter (set_adapter); "" : the base model; a name: that adapter.
+    adapter: str | None = None
+    # Tokenizer special tokens (BOS...) added to the prompt; None: yes for `prompt`, no for
+    # `messages` (the chat template writes them itself).
+    add_special_tokens: bool | None = None
+    # Return the exact prompt text in the result; None: only when it was rendered from messages.
+    echo_prompt: bool | None = None
+    id: str = field(default_factory=new_request_id)
+
+    # --- wire ---------------------------------------------------------------------------------
+    def to_command(self) -> dict[str, Any]:
+        cmd: dict[str, Any] = {"cmd": "generate", "id": self.id,
+                               "max_new_tokens": self.max_new_tokens, "greedy": self.greedy}
+        if self.prompt is not None:
+            cmd["prompt"] = self.prompt
+        if self.messages is not None:
+            cmd["messages"] = self.messages
+        if self.tools is not None:
+            cmd["tools"] = self.tools
+        for name in ("temperature", "top_p", "top_k", "repetition_penalty", "seed", "adapter",
+                     "add_special_tokens", "echo_prompt"):
+            value = getattr(self, name)
+            if value is not None:
+                cmd[name] = value
+        cmd["guidance"] = self.guidance.to_wire() if self.guidance else None
+        if self.stop:
+            cmd["stop"] = list(self.stop)
+        return cmd
+
+    @classmethod
+    def from_command(cls, cmd: Mapping[str, Any]) -> GenerateRequest:
+        """Validate a `generate` command; RequestError names the first bad field."""
+        rid = cmd.get("id")
+        if rid is None:
+            rid = new_request_id()
+        elif not isinstance(rid, (str, int)) or isinstance(rid, bool):
+            raise RequestError("'id' must be a string")
+        prompt, messages = cmd.get("prompt"), cmd.get("messages")
+        if (prompt is None) == (messages is None):
+            raise RequestError("give exactly one of 'prompt' (text) and 'messages' (a list)")
+        if prompt is not None and not isinstance(prompt, str):
+            raise RequestError("'prompt' must be a string")
+        if messages is not None:
+            messages = _messages(messages)
+        tools = cmd.get("tools")
+        if tools is not None:
+            if messages is None:
+                raise RequestError("'tools' needs 'messages' (the chat template renders them)")
+            if not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools):
+                raise RequestError("'tools' must be a list of objects")
+        stop = cmd.get("stop") or []
+        if not isinstance(stop, list) or not all(isinstance(s, str) and s for s in stop):
+            raise RequestError("'stop' must be a list of non-empty strings")
+        return cls(
+            prompt=prompt,
+            messages=messages,
+            tools=tools,
+            max_new_tokens=_int(cmd, "max_new_tokens", DEFAULT_MAX_NEW_TOKENS, low=1),
+            temperature=_float(cmd, "temperature", low=0.0),
+            top_p=_float(cmd, "top_p", low=0.0, high=1.0),
+            top_k=_int(cmd, "top_k", None, low=0),
+            repetition_penalty=_float(cmd, "repetition_penalty", low=0.0, exclusive_low=True),
+            seed=_int(cmd, "seed", None, low=0),
+            greedy=_bool(cmd, "greedy", False) is True,
+            guidance=_guidance(cmd.get("guidance")),
+            stop=list(stop),
+            adapter=_opt_str(cmd, "adapter"),
+            add_special_tokens=_bool(cmd, "add_special_tokens", None),
+            echo_prompt=_bool(cmd, "echo_prompt", None),
+            id=str(rid),
+        )
+
+    # --- derived ------------------------------------------------------------------------------
+    @property
+    def is_greedy(self) -> bool:
+        return self.greedy or self.temperature == 0.0
+
+
+def _messages(value: Any) -> list[dict[str, Any]]:
+    if not isinstance(value, list) or not value:
+        raise RequestError("'messages' must be a non-empty list")
+    for i, m in enumerate(value):
+        if not isinstance(m, dict) or not isinstance(m.get("role"), str):
+            raise RequestError(f"messages[{i}] must be an object with a 'role'")
+        content = m.get("content")
+        if content is not None and not isinstance(content, (str, list)):
+            raise RequestError(f"messages[{i}].content must be a string")
+    return list(value)
+
+
+def _guidance(value: Any) -> Guidance | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise RequestError("'guidance' must be an object {type, text} or null")
+    kind, text = value.get("type"), value.get("text")
+    if kind not in GUIDANCE_TYPES:
+        raise RequestError(f"guidance.type must be one of {', '.join(GUIDANCE_TYPES)}",
+                           code="bad_guidance")
+    if isinstance(text, (dict, list)) and kind == "json_schema":
+        text = json.dumps(text)
+    if not isinstance(text, str) or not text.strip():
+        raise RequestError("guidance.text must be a non-empty string", code="bad_guidance")
+    ff = value.get("ff_tokens", False)
+    if not isinstance(ff, bool):
+        raise RequestError("guidance.ff_tokens must be true or false", code="bad_guidance")
+    return Guidance(kind, text, ff)
+
+
+def _int(cmd: Mapping[str, Any], name: str, default: int | None, *, low: int) -> Any:
+    value = cmd.get(name)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        raise RequestError(f"'{name}' must be an integer")
+    if value < low:
+        raise RequestError(f"'{name}' must be >= {low}")
+    return int(value)
+
+
+def _float(
+    cmd: Mapping[str, Any],
+    name: str,
+    *,
+    low: float,
+    high: float | None = None,
+    exclusive_low: bool = False,
+) -> float | None:
+    value = cmd.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise RequestError(f"'{name}' must be a number")
+    if value < low or (exclusive_low and value == low) or (high is not None and value > high):
+        bound = f"> {low}" if exclusive_low else f">= {low}"
+        if high is not None:
+            bound += f" and <= {high}"
+        raise RequestError(f"'{name}' must be {bound}")
+    return float(value)
+
+
+def _bool(cmd: Mapping[str, Any], name: str, default: bool | None) -> bool | None:
+    value = cmd.get(name)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise RequestError(f"'{name}' must be true or false")
+    return value
+
+
+def _opt_str(cmd: Mapping[str, Any], name: str) -> str | None:
+    value = cmd.get(name)
+    if value is not None and not isinstance(value, str):
+        raise RequestError(f"'{name}' must be a string or null")
+    return value
+
+
+def as_request(value: GenerateRequest | Mapping[str, Any] | str) -> GenerateRequest:
+    """A request from a GenerateRequest, a command-like mapping or plain prompt text."""
+    if isinstance(value, GenerateRequest):
+        return value
+    if isinstance(value, str):
+        return GenerateRequest(prompt=value)
+    return GenerateRequest.from_command({"cmd": "generate", **value})
+
+
+def stop_strings_hit(text: str, stops: Sequence[str], new_from: int) -> int | None:
+    """Index where the first stop string starts in `text`, looking only at what could contain
+    characters from `new_from` on; None when no stop string is there."""
+    best: int | None = None
+    for s in stops:
+        i = text.find(s, max(0, new_from - len(s) + 1))
+        if i >= 0 and (best is None or i < best):
+            best = i
+    return best

@@ -1,0 +1,81 @@
+"""The generate command's wire format: what the client sends is what the worker accepts."""
+
+from __future__ import annotations
+
+import pytest
+
+from phi4studio.core.inference.requests import (
+    GenerateRequest,
+    Guidance,
+    RequestError,
+    as_request,
+    stop_strings_hit,
+)
+
+
+def test_round_trip_keeps_every_field() -> None:
+    req = GenerateRequest(
+        messages=[{"role": "user", "content": "hi"}],
+        tools=[{"type": "function", "function": {"name": "f"}}],
+        max_new_tokens=12, temperature=0.7, top_p=0.9, top_k=20, repetition_penalty=1.1,
+        seed=3, guidance=Guidance.json_schema({"type": "object"}, ff_tokens=True),
+        stop=["</tool_call>"], adapter="ft", add_special_tokens=False, echo_prompt=True,
+    )
+    cmd = req.to_command()
+    assert cmd["cmd"] == "generate" and cmd["id"] == req.id
+    assert cmd["guidance"] == {"type": "json_schema", "text": '{"type": "object"}',
+                               "ff_tokens": True}
+    assert GenerateRequest.from_command(cmd) == req
+
+
+def test_defaults_and_shortcuts() -> None:
+    req = as_request("Hello")
+    assert req.prompt == "Hello" and req.max_new_tokens == 256 and not req.greedy
+    cmd = req.to_command()
+    assert cmd["guidance"] is None and "temperature" not in cmd and "seed" not in cmd
+    assert as_request({"prompt": "x", "temperature": 0}).is_greedy
+    schema_obj = as_request({"prompt": "x", "guidance": {"type": "json_schema",
+                                                         "text": {"type": "object"}}})
+    assert schema_obj.guidance is not None and schema_obj.guidance.text == '{"type": "object"}'
+    assert GenerateRequest.from_command({"prompt": "x", "id": 7}).id == "7"
+
+
+@pytest.mark.parametrize(
+    ("fields", "code", "words"),
+    [
+        ({}, "bad_request", "exactly one"),
+        ({"prompt": "x", "messages": [{"role": "user", "content": "y"}]}, "bad_request",
+         "exactly one"),
+        ({"prompt": 5}, "bad_request", "'prompt'"),
+        ({"messages": []}, "bad_request", "non-empty"),
+        ({"messages": [{"content": "no role"}]}, "bad_request", "messages[0]"),
+        ({"prompt": "x", "tools": [{"type": "function"}]}, "bad_request", "'tools' needs"),
+        ({"prompt": "x", "max_new_tokens": 0}, "bad_request", "max_new_tokens"),
+        ({"prompt": "x", "max_new_tokens": 2.5}, "bad_request", "integer"),
+        ({"prompt": "x", "temperature": -1}, "bad_request", "temperature"),
+        ({"prompt": "x", "temperature": float("nan")}, "bad_request", "number"),
+        ({"prompt": "x", "top_p": 1.5}, "bad_request", "top_p"),
+        ({"prompt": "x", "repetition_penalty": 0}, "bad_request", "> 0.0"),
+        ({"prompt": "x", "greedy": "yes"}, "bad_request", "true or false"),
+        ({"prompt": "x", "seed": True}, "bad_request", "integer"),
+        ({"prompt": "x", "stop": "END"}, "bad_request", "'stop'"),
+        ({"prompt": "x", "guidance": {"type": "xml", "text": "x"}}, "bad_guidance", "one of"),
+        ({"prompt": "x", "guidance": {"type": "regex", "text": " "}}, "bad_guidance",
+         "non-empty"),
+        ({"prompt": "x", "guidance": "regex"}, "bad_request", "'guidance'"),
+    ],
+)
+def test_invalid_requests_name_the_field(fields: dict[str, object], code: str,
+                                         words: str) -> None:
+    with pytest.raises(RequestError) as err:
+        GenerateRequest.from_command({"cmd": "generate", **fields})
+    assert err.value.code == code
+    assert words in err.value.message
+
+
+def test_stop_strings_are_found_across_pieces() -> None:
+    text = "abc</tool"
+    assert stop_strings_hit(text, ["</tool_call>"], 3) is None
+    text += "_call> more"
+    assert stop_strings_hit(text, ["</tool_call>"], 9) == 3
+    assert stop_strings_hit("xxENDyyEND", ["END", "yy"], 0) == 2

@@ -1,0 +1,314 @@
+"""The inference worker, for real: a tiny Phi3 built with the ORT GenAI model builder, served by
+`phi4studio --worker inference` and driven through InferenceClient."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from phi4studio.core.inference import (
+    GenerateRequest,
+    GenerationError,
+    Guidance,
+    InferenceClient,
+    WorkerDiedError,
+)
+from phi4studio.core.jobs import JobQueue, JobState, kill_tree
+
+MESSAGES = [{"role": "user", "content": "What is the weather in Paris?"}]
+TOOLS = [{
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather for a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                       "required": ["city"]},
+    },
+}]
+# Enums and no free whitespace: even a random model finishes a valid call in a few tokens.
+CALL_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "name": {"enum": ["get_weather", "get_time"]},
+        "arguments": {
+            "type": "object",
+            "properties": {
+                "city": {"enum": ["Paris", "Rome", "Oslo"]},
+                "days": {"type": "integer", "minimum": 1, "maximum": 7},
+            },
+            "required": ["city", "days"],
+            "additionalProperties": False,
+        },
+    },
+    "required": ["name", "arguments"],
+    "additionalProperties": False,
+    "x-guidance": {"whitespace_flexible": False},
+}
+
+
+async def collect(client: InferenceClient, req: GenerateRequest | dict[str, Any]
+                  ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    events = [ev async for ev in client.generate(req)]
+    assert events[-1]["type"] == "result"
+    return events, events[-1]["data"]
+
+
+@pytest.fixture
+async def client(tiny_phi3_onnx_dir: Path, figures: Any) -> AsyncIterator[InferenceClient]:
+    c = InferenceClient(tiny_phi3_onnx_dir, provider="cpu", start_timeout_s=60)
+    t0 = time.perf_counter()
+    await c.start()
+    figures("tiny Phi3: worker start, spawn to `start` (s)", time.perf_counter() - t0)
+    try:
+        yield c
+    finally:
+        await c.close()
+
+
+async def test_start_reports_model_info(client: InferenceClient) -> None:
+    info = client.info
+    assert info is not None and info["type"] == "start"
+    assert info["provider"] == "cpu" and info["device_type"] == "CPU"
+    assert info["model_type"] == "phi3"
+    assert info["vocab_size"] == 49152 and info["context_length"] == 2048
+    assert info["eos_token_ids"] == [2] and info["chat_template"] is True
+    assert info["fallback_reason"] is None
+    assert client.running and client.pid == info["pid"]
+    assert (await client.model_info())["context_length"] == 2048
+
+
+async def test_greedy_streams_and_is_deterministic(client: InferenceClient, figures: Any) -> None:
+    req = {"messages": MESSAGES, "tools": TOOLS, "max_new_tokens": 48, "greedy": True}
+    events, first = await collect(client, req)
+    tokens = [ev for ev in events if ev["type"] == "token"]
+    # batched: fewer events than tokens, and they add up to the result exactly
+    assert 1 <= len(tokens) < first["completion_tokens"] == 48
+    assert [t for ev in tokens for t in ev["ids"]] == first["token_ids"]
+    assert "".join(ev["text"] for ev in tokens) == first["text"]
+    assert tokens[-1]["n"] == 48 and first["stop_reason"] == "max_tokens"
+    # the exact prompt the model saw comes back, rendered with the tools
+    assert '"get_weather"' in first["prompt"] and first["prompt"].endswith("assistant\n")
+    assert first["prompt_tokens"] > 40 and first["seed"] is None
+    _, second = await collect(client, req)
+    assert second["token_ids"] == first["token_ids"] and second["text"] == first["text"]
+    figures("tiny Phi3: time to first token (s)", first["ttft_s"])
+    figures("tiny Phi3: decode tokens/s (via worker)", first["decode_tokens_per_s"])
+
+
+async def test_sampling_follows_the_seed(client: InferenceClient) -> None:
+    base = {"prompt": "Once upon a time", "max_new_tokens": 24, "temperature": 0.9,
+            "top_p": 0.95, "top_k": 40, "repetition_penalty": 1.1}
+    a = await client.complete({**base, "seed": 7})
+    b = await client.complete({**base, "seed": 7})
+    c = await client.complete({**base, "seed": 8})
+    assert a["token_ids"] == b["token_ids"] and a["seed"] == 7
+    assert c["token_ids"] != a["token_ids"]
+    # no seed: the worker picks one and reports it, so the run can be repeated
+    d = await client.complete({**base})
+    assert isinstance(d["seed"], int)
+    assert (await client.complete({**base, "seed": d["seed"]}))["token_ids"] == d["token_ids"]
+
+
+async def test_stop_ends_a_generation_promptly(client: InferenceClient, figures: Any) -> None:
+    req = GenerateRequest(prompt="Tell me a long story.", max_new_tokens=2000, greedy=True)
+    t_stop = 0.0
+    result: dict[str, Any] = {}
+    async for ev in client.generate(req):
+        if ev["type"] == "token" and not t_stop and ev["n"] >= 5:
+            assert client.stop_generation(req.id)
+            t_stop = time.perf_counter()
+        if ev["type"] == "result":
+            result = ev["data"]
+    figures("tiny Phi3: stop command to result (s)", time.perf_counter() - t_stop)
+    assert result["stop_reason"] == "stopped"
+    assert 5 <= result["completion_tokens"] < 2000
+    # an id-less stop ends whatever runs; leaving the loop early stops the request too
+    async for ev in client.generate({"prompt": "Again", "max_new_tokens": 2000}):
+        if ev["type"] == "token":
+            client.stop_generation()
+        elif ev["type"] == "result":
+            assert ev["data"]["stop_reason"] == "stopped"
+    async for ev in client.generate({"prompt": "And again", "max_new_tokens": 2000}):
+        assert ev["type"] == "token"
+        break
+    # the worker serves the next request normally
+    after = await client.complete({"prompt": "Hello", "max_new_tokens": 4, "greedy": True})
+    assert after["stop_reason"] == "max_tokens" and after["completion_tokens"] == 4
+
+
+async def test_stop_strings(client: InferenceClient) -> None:
+    full = await client.complete({"prompt": "Hello there", "max_new_tokens": 30, "greedy": True})
+    stop = full["text"][12:15]
+    assert stop.strip()
+    cut = await client.complete({"prompt": "Hello there", "max_new_tokens": 30, "greedy": True,
+                                 "stop": [stop]})
+    assert cut["stop_reason"] == "stop_string" and cut["stop_string"] == stop
+    assert cut["text"] == full["text"][: full["text"].find(stop) + len(stop)]
+
+
+async def test_guided_json_schema_output_validates(client: InferenceClient, figures: Any) -> None:
+    free = await client.complete({"messages": MESSAGES, "tools": TOOLS, "max_new_tokens": 40,
+                                  "greedy": True})
+    with pytest.raises(ValueError):
+        json.loads(free["text"])  # the random model on its own writes no JSON at all
+    req = GenerateRequest(messages=MESSAGES, tools=TOOLS, max_new_tokens=80, greedy=True,
+                          guidance=Guidance.json_schema(CALL_SCHEMA))
+    guided = await client.complete(req)
+    call = json.loads(guided["text"])
+    jsonschema.validate(call, CALL_SCHEMA)
+    assert guided["stop_reason"] == "eos" and guided["guidance"] == "json_schema"
+    figures("tiny Phi3: guided decode tokens/s", guided["decode_tokens_per_s"])
+    # fast-forwarded tokens (inserted by the grammar) are streamed and counted as well
+    ff = GenerateRequest(messages=MESSAGES, tools=TOOLS, max_new_tokens=80, greedy=True,
+                         guidance=Guidance.json_schema(CALL_SCHEMA, ff_tokens=True))
+    events, fast = await collect(client, ff)
+    jsonschema.validate(json.loads(fast["text"]), CALL_SCHEMA)
+    streamed = [t for ev in events if ev["type"] == "token" for t in ev["ids"]]
+    assert streamed == fast["token_ids"] and fast["stop_reason"] == "eos"
+    # regex and Lark grammars
+    yes_no = await client.complete({"prompt": "Ok?", "max_new_tokens": 10,
+                                    "guidance": {"type": "regex", "text": "(yes|no)"}})
+    assert yes_no["text"] in ("yes", "no")
+    lark = await client.complete({"prompt": "Pick", "max_new_tokens": 10, "greedy": True,
+                                  "guidance": {"type": "lark_grammar",
+                                               "text": 'start: "A" | "B" | "C"'}})
+    assert lark["text"] in ("A", "B", "C")
+
+
+async def test_bad_requests_get_an_error_and_the_worker_keeps_serving(
+    client: InferenceClient,
+) -> None:
+    pid = client.pid
+    with pytest.raises(GenerationError) as bad_schema:
+        await client.complete({"prompt": "x", "guidance": {"type": "json_schema",
+                                                           "text": "{not json"}})
+    assert bad_schema.value.code == "bad_guidance"
+    with pytest.raises(GenerationError) as bad_lark:
+        await client.complete({"prompt": "x", "guidance": {"type": "lark_grammar",
+                                                           "text": "start: ???"}})
+    assert bad_lark.value.code == "bad_guidance"
+    with pytest.raises(GenerationError) as too_long:
+        await client.complete({"prompt": "word " * 3000, "max_new_tokens": 8})
+    assert too_long.value.code == "prompt_too_long" and "2048" in too_long.value.message
+    with pytest.raises(GenerationError) as bad_field:
+        await client.complete({"prompt": "x", "top_p": 2.0})
+    assert bad_field.value.code == "bad_request" and "top_p" in bad_field.value.message
+    with pytest.raises(GenerationError) as no_adapter:
+        await client.complete({"prompt": "x", "adapter": "nope"})
+    assert no_adapter.value.code == "adapter_error"
+    ok = await client.complete({"prompt": "Hello", "max_new_tokens": 3, "greedy": True})
+    assert ok["completion_tokens"] == 3 and client.pid == pid
+
+
+async def test_killed_worker_is_restarted_by_the_next_request(
+    client: InferenceClient, figures: Any
+) -> None:
+    old_pid = client.pid
+    assert old_pid is not None
+    with pytest.raises(WorkerDiedError):
+        async for ev in client.generate({"prompt": "Go on", "max_new_tokens": 2000}):
+            if ev["type"] == "token":
+                kill_tree(old_pid, force=True)
+    assert not client.running
+    t0 = time.perf_counter()
+    events, result = await collect(client, {"prompt": "Hello", "max_new_tokens": 5,
+                                            "greedy": True})
+    figures("tiny Phi3: restart after a kill, to first result (s)", time.perf_counter() - t0)
+    assert events[0]["type"] == "restart" and events[0]["restarts"] == 1
+    assert "exit code" in events[0]["reason"]
+    assert result["completion_tokens"] == 5
+    assert client.pid != old_pid and client.restarts == 1
+
+
+async def test_concurrent_requests_are_served_in_turn(client: InferenceClient) -> None:
+    reqs = [{"prompt": f"Request {i}", "max_new_tokens": 6, "greedy": True} for i in range(3)]
+    results = await asyncio.gather(*(client.complete(r) for r in reqs))
+    assert [r["completion_tokens"] for r in results] == [6, 6, 6]
+    alone = await client.complete(reqs[1])
+    assert alone["token_ids"] == results[1]["token_ids"]
+
+
+async def test_provider_fallback_is_reported(tiny_phi3_onnx_dir: Path) -> None:
+    import onnxruntime_genai as og
+
+    if og.is_cuda_available():
+        pytest.skip("CUDA is available here: nothing to fall back from")
+    logs: list[dict[str, Any]] = []
+    client = InferenceClient(tiny_phi3_onnx_dir, provider="cuda",
+                             on_event=lambda ev: logs.append(ev) if ev["type"] == "log" else None)
+    try:
+        info = await client.start()
+        assert info["provider"] == "cpu" and info["requested_provider"] == "cuda"
+        assert "cuda" in info["fallback_reason"].lower()
+        assert any(ev.get("code") == "provider_fallback" for ev in logs)
+        assert (await client.complete({"prompt": "Hi", "max_new_tokens": 2}))[
+            "completion_tokens"] == 2
+    finally:
+        await client.close()
+
+
+async def test_a_missing_model_fails_to_start(tmp_path: Path) -> None:
+    from phi4studio.core.inference import WorkerStartError
+
+    client = InferenceClient(tmp_path / "nowhere", start_timeout_s=60)
+    with pytest.raises(WorkerStartError, match=r"genai_config\.json"):
+        await client.start()
+    await client.close()
+
+
+async def test_runs_as_a_job_in_the_gpu_slot(tiny_phi3_onnx_dir: Path) -> None:
+    queue = JobQueue({"gpu": 1, "cpu": 1})
+    client = InferenceClient(tiny_phi3_onnx_dir, provider="cpu", submit=queue.submit)
+    await client.start()
+    job = client.job
+    assert job is not None and job.state is JobState.RUNNING
+    assert queue.resources_in_use()["gpu"] == 1
+    assert (await client.complete({"prompt": "Hi", "max_new_tokens": 3}))["completion_tokens"] == 3
+    await client.close()
+    assert await queue.wait(job) is JobState.SUCCEEDED
+    assert queue.resources_in_use()["gpu"] == 0
+    assert any("model loaded on cpu" in line for line in [job.message, *job.log.lines])
+
+
+def _torch_greedy(hf_dir: Path, prompt_ids: list[int], n: int) -> list[int]:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(str(hf_dir), dtype=torch.float32).eval()
+    with torch.no_grad():
+        out = model.generate(torch.tensor([prompt_ids]), max_new_tokens=n, do_sample=False,
+                             min_new_tokens=n, pad_token_id=model.config.eos_token_id)
+    return [int(t) for t in out[0, len(prompt_ids):]]
+
+
+async def test_onnx_fp32_matches_pytorch_token_by_token(
+    client: InferenceClient, tiny_phi3_hf_dir: Path, figures: Any
+) -> None:
+    """Greedy decoding through the worker equals greedy PyTorch on the source model."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(tiny_phi3_hf_dir))
+    prompts = [
+        tok.apply_chat_template(MESSAGES, tools=TOOLS, tokenize=False, add_generation_prompt=True),
+        "The quick brown fox",
+        "def add(a, b):\n    return",
+    ]
+    n = 32
+    agree = total = 0
+    for prompt in prompts:
+        ids = tok.encode(prompt, add_special_tokens=False)
+        onnx = await client.complete({"prompt": prompt, "max_new_tokens": n, "greedy": True,
+                                      "add_special_tokens": False})
+        assert onnx["prompt_tokens"] == len(ids)
+        ref = _torch_greedy(tiny_phi3_hf_dir, ids, n)
+        assert onnx["token_ids"] == ref, f"diverged on {prompt!r}"
+        agree += sum(a == b for a, b in zip(onnx["token_ids"], ref, strict=False))
+        total += n
+    figures("tiny Phi3 fp32: greedy token agreement with PyTorch", f"{agree}/{total}")
