@@ -12,6 +12,7 @@ own template even when no tokenizer is passed.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -117,7 +118,12 @@ def get_format(name: str, *, template: Any = None) -> ChatFormat:
         fmt = _FORMATS[key]
     except KeyError:
         raise KeyError(f"unknown chat format {name!r}; known: {', '.join(_FORMATS)}") from None
-    return fmt.with_template(template) if template is not None else fmt
+    if template is None:
+        return fmt
+    found = template_source(template)
+    if found is None:
+        raise TemplateError(f"no chat template found in {template!r}")
+    return _bind(fmt, found)
 
 
 def uses_tools_variable(text: str) -> bool:
@@ -157,14 +163,17 @@ def detect_format(source: Any) -> ChatFormat:
 
 
 def format_for_template(found: TemplateSource) -> ChatFormat:
-    family = family_of_template(found.text)
-    fmt = _FORMATS[family].with_template(found)
+    """The format of the family a template belongs to, bound to it."""
+    return _bind(_FORMATS[family_of_template(found.text)], found)
+
+
+def _bind(fmt: ChatFormat, found: TemplateSource) -> ChatFormat:
+    fmt = fmt.with_template(found)
     if isinstance(fmt, GenericFormat):
-        fmt = _configure_generic(fmt, found)
-    elif family == "studio":
-        eos = found.special_tokens.get("eos_token")
-        eot = _end_of_turn(found.text) or eos
-        fmt = dataclass_replace(fmt, end_of_turn=(eot,) if eot else ())
+        return _configure_generic(fmt, found)
+    if fmt.name == "studio":  # any template: its own end-of-turn token
+        eot = _end_of_turn(found.text) or found.special_tokens.get("eos_token")
+        return dataclasses.replace(fmt, end_of_turn=(eot,) if eot else ())
     return fmt
 
 
@@ -180,12 +189,6 @@ def _configure_generic(fmt: GenericFormat, found: TemplateSource) -> GenericForm
 def _end_of_turn(text: str) -> str | None:
     hits = [(text.find(t), t) for t in KNOWN_END_OF_TURN if t in text]
     return min(hits)[1] if hits else None
-
-
-def dataclass_replace(fmt: ChatFormat, **changes: Any) -> ChatFormat:
-    import dataclasses
-
-    return dataclasses.replace(fmt, **changes)
 
 
 def _family_from_name(source: Any) -> str | None:
