@@ -16,8 +16,9 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -31,15 +32,37 @@ MAX_BATCH_LINES = 500  # per loop callback: other events (repaints, timers) run 
 STDERR_TAIL = 40
 
 
-def kill_tree(pid: int, *, force: bool) -> None:
-    """Terminate (or kill) a process and all its descendants; gone processes are ignored."""
+def process_tree(pid: int) -> list[Any]:
+    """The process and all its descendants (`psutil.Process` objects); [] when it is gone."""
     import psutil
 
     try:
         parent = psutil.Process(pid)
-        procs = [*parent.children(recursive=True), parent]
+        return [*parent.children(recursive=True), parent]
     except psutil.NoSuchProcess:
-        procs = []
+        return []
+
+
+def tree_running(procs: Iterable[Any]) -> bool:
+    """Whether any of these processes still runs (a zombie does not)."""
+    import psutil
+
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                return True
+    return False
+
+
+def kill_tree(pid: int, *, force: bool, known: Iterable[Any] = ()) -> None:
+    """Terminate (or kill) a process and all its descendants; gone processes are ignored.
+
+    `known`: processes from an earlier `process_tree(pid)`. Descendants orphaned since then are
+    no longer found from `pid` (nor by its process group when they made their own session).
+    """
+    import psutil
+
+    procs = set(known) | set(process_tree(pid))
     for p in procs:
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
             p.kill() if force else p.terminate()
@@ -67,7 +90,8 @@ class _LineReader:
         self._buf: list[str] = []
         self._cond = threading.Condition()
         self._scheduled = False
-        self.finished: asyncio.Future[None] = loop.create_future()
+        self._eof = False
+        self.finished: asyncio.Future[None] = loop.create_future()  # every line delivered
         self._thread = threading.Thread(target=self._read, name=name, daemon=True)
         self._thread.start()
 
@@ -89,10 +113,10 @@ class _LineReader:
             pass
         finally:
             with self._cond:
+                self._eof = True
                 if not self._scheduled:
                     self._scheduled = True
                     self._post(self._flush)
-            self._post(self._set_finished)
 
     def _post(self, fn: Callable[[], None]) -> None:
         with contextlib.suppress(RuntimeError):  # loop closed: nobody is listening any more
@@ -106,9 +130,14 @@ class _LineReader:
                 self._post(self._flush)  # the rest after whatever else is waiting on the loop
             else:
                 self._scheduled = False
+            done = self._eof and not self._buf
             self._cond.notify_all()
-        if items:
-            self._deliver(items)
+        try:
+            if items:
+                self._deliver(items)
+        finally:
+            if done:  # only after the last batch: the verdict must see every event
+                self._set_finished()
 
     def _set_finished(self) -> None:
         if not self.finished.done():
@@ -169,7 +198,9 @@ class SubprocessJob(Job):
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                bufsize=0,
+                # Buffered pipes: readline() on a raw one costs a system call per byte.
+                # Commands are flushed as they are sent.
+                bufsize=-1,
                 **kw,
             )
         except OSError as exc:
@@ -312,17 +343,27 @@ class SubprocessJob(Job):
         proc, exit_fut = self._proc, self._exit
         if proc is None or exit_fut is None:
             return
+        # Note the tree while the child lives: once it exits, its children are orphans that
+        # nothing links to it any more, and the escalation must reach them too.
+        tree = process_tree(proc.pid)
         if self.send({"cmd": "cancel"}):
             self.add_log("cancel requested: waiting for the process to stop cleanly")
             if await self._exited_within(self.cancel_grace_s):
-                return
-            self.add_log(f"no exit after {self.cancel_grace_s:g} s: terminating the process tree")
-        kill_tree(proc.pid, force=False)
-        if await self._exited_within(self.terminate_grace_s):
+                tree += process_tree(proc.pid)
+                if not tree_running(tree):
+                    return
+                self.add_log("it left child processes running: terminating the process tree")
+            else:
+                self.add_log(
+                    f"no exit after {self.cancel_grace_s:g} s: terminating the process tree"
+                )
+        tree += process_tree(proc.pid)
+        kill_tree(proc.pid, force=False, known=tree)
+        if await self._stopped_within(tree, self.terminate_grace_s):
             return
         self.add_log("still running: killing the process tree")
-        kill_tree(proc.pid, force=True)
-        await self._exited_within(self.terminate_grace_s)
+        kill_tree(proc.pid, force=True, known=tree)
+        await self._stopped_within(tree, self.terminate_grace_s)
 
     async def _exited_within(self, seconds: float) -> bool:
         assert self._exit is not None
@@ -331,3 +372,14 @@ class SubprocessJob(Job):
             return True
         except asyncio.TimeoutError:
             return False
+
+    async def _stopped_within(self, tree: list[Any], seconds: float) -> bool:
+        """The child exited and every process of `tree` is gone, within `seconds`."""
+        deadline = time.monotonic() + seconds
+        if not await self._exited_within(seconds):
+            return False
+        while tree_running(tree):
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.02)
+        return True
