@@ -211,34 +211,14 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def gguf_source(path: Path) -> TemplateSource | None:
-    """The `tokenizer.chat_template` of a GGUF file, with its BOS/EOS token texts."""
-    import gguf
+    """The `tokenizer.chat_template` of a GGUF file, with its special token texts."""
+    from phi4studio.core.chatformats.gguf_meta import GGUFError, chat_metadata
 
     try:
-        reader = gguf.GGUFReader(str(path))
-    except (OSError, ValueError) as exc:
+        text, special = chat_metadata(path)
+    except (OSError, GGUFError) as exc:
         raise TemplateError(f"cannot read GGUF file {path}: {exc}") from exc
-
-    def field_value(key: str) -> Any:
-        f = reader.fields.get(key)
-        if f is None or not f.data:
-            return None
-        part = f.parts[f.data[0]]
-        if key == "tokenizer.chat_template":
-            return bytes(part).decode("utf-8", errors="replace")
-        return int(part[0])
-
-    text = field_value("tokenizer.chat_template")
-    if not isinstance(text, str):
-        return None
-    special: dict[str, str] = {}
-    tokens = reader.fields.get("tokenizer.ggml.tokens")
-    for key, gkey in (("bos_token", "bos_token_id"), ("eos_token", "eos_token_id"),
-                      ("unk_token", "unknown_token_id"), ("pad_token", "padding_token_id")):
-        idx = field_value(f"tokenizer.ggml.{gkey}")
-        if tokens is not None and isinstance(idx, int) and 0 <= idx < len(tokens.data):
-            special[key] = bytes(tokens.parts[tokens.data[idx]]).decode("utf-8", errors="replace")
-    return TemplateSource(text, special, origin=str(path))
+    return TemplateSource(text, special, origin=str(path)) if text is not None else None
 
 
 def folder_source(folder: Path) -> TemplateSource | None:
