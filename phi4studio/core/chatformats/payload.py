@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import json
+import warnings
 from typing import Any
 
 from phi4studio.core.chatformats.types import ParsedCall
@@ -107,8 +108,10 @@ def _lenient(s: str) -> tuple[Any, int, str | None]:
         except ValueError:
             pass
     try:
-        value = ast.literal_eval(s)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        with warnings.catch_warnings():  # invalid escapes in model output are not our warnings
+            warnings.simplefilter("ignore")
+            value = ast.literal_eval(s)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return None, 0, None
     if isinstance(value, (dict, list)):
         return value, len(s), "tool call written as a Python literal, not JSON"
