@@ -612,6 +612,17 @@ async def test_jobs_running_at_exit_come_back_interrupted(tmp_path: Path) -> Non
     cat2.close()
 
 
+async def test_restored_unfinished_records_show_as_interrupted() -> None:
+    """Records not marked by the catalog (another path, an older build) never look alive."""
+    q = JobQueue(CAPS)
+    [old] = q.restore([{"id": "r1", "name": "train", "state": "running", "created_at": 1.0}])
+    assert old.state is JobState.INTERRUPTED
+    assert not old.can_cancel and q.cancel(old) is False
+    assert q.active() == []
+    await q.shutdown(timeout=1)
+    assert old.state is JobState.INTERRUPTED
+
+
 def test_historic_job_without_a_log_file_says_so() -> None:
     job = HistoricJob(
         {"id": "abc", "name": "old", "kind": "subprocess", "state": "failed", "error": "boom",

@@ -262,7 +262,9 @@ class HistoricJob(Job):
         super().__init__(str(record["name"]), category=str(record.get("category") or "general"))
         self.id = str(record["id"])
         self.kind_name = str(record.get("kind") or "")
-        self.state = JobState(record["state"])
+        state = JobState(record["state"])
+        # Never pending or running here: nothing of this session runs it (nor could cancel it).
+        self.state = state if state.finished else JobState.INTERRUPTED
         self.progress = record.get("progress")
         self.message = str(record.get("message") or "")
         self.error = record.get("error")
