@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,7 @@ def weather_example(i: int = 0, city: str = "Paris", **over: Any) -> dict[str, A
         "notes": "",
     }
     d.update(over)
-    return d
+    return copy.deepcopy(d)
 
 
 def chat_example(i: int, text: str, **over: Any) -> dict[str, Any]:
@@ -80,6 +81,6 @@ def chat_example(i: int, text: str, **over: Any) -> dict[str, Any]:
         "notes": "",
     }
     d.update(over)
-    return d
+    return copy.deepcopy(d)
 
 
