@@ -180,12 +180,17 @@ class ChatFormat:
         kind: Literal["lark_grammar", "json_schema"] = "lark_grammar",
         require_call: bool = False,
         strict: bool = True,
+        max_calls: int | None = None,
     ) -> GuidanceSpec:
-        """Grammar or schema constraining output to this family's call syntax and the tools."""
+        """Grammar or schema constraining output to this family's call syntax and the tools.
+
+        `require_call`: the output must be calls (no free text). `strict`: argument objects
+        accept no properties beyond their schema's. `max_calls`: at most this many calls.
+        """
         from phi4studio.core.chatformats.guidance import build_guidance
 
         return build_guidance(self.syntax, cn.read_tools(tools), kind=kind,
-                              require_call=require_call, strict=strict)
+                              require_call=require_call, strict=strict, max_calls=max_calls)
 
 
 # --- Phi-4-mini ----------------------------------------------------------------------------

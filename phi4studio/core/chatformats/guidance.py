@@ -42,6 +42,7 @@ def build_guidance(
     kind: Literal["lark_grammar", "json_schema"] = "lark_grammar",
     require_call: bool = False,
     strict: bool = True,
+    max_calls: int | None = None,
 ) -> GuidanceSpec:
     if not tools:
         raise ValueError("guided tool calling needs at least one tool")
@@ -52,6 +53,8 @@ def build_guidance(
     call = {"oneOf": [call_schema(t, strict, defs) for t in tools]}
     if kind == "json_schema" or syntax.shape != "object":
         payload: dict[str, Any] = {"type": "array", "items": call, "minItems": 1}
+        if max_calls is not None:
+            payload["maxItems"] = max_calls
     else:
         payload = dict(call)
     if defs:
@@ -59,8 +62,8 @@ def build_guidance(
     if kind == "json_schema":
         return GuidanceSpec("json_schema", json.dumps({"x-guidance": X_GUIDANCE, **payload},
                                                       ensure_ascii=False), payload, names)
-    return GuidanceSpec("lark_grammar", lark_grammar(syntax, payload, require_call), payload,
-                        names)
+    return GuidanceSpec("lark_grammar",
+                        lark_grammar(syntax, payload, require_call, max_calls), payload, names)
 
 
 def call_schema(tool: Tool, strict: bool = True, defs: dict[str, Any] | None = None) -> Any:
@@ -81,7 +84,9 @@ def call_schema(tool: Tool, strict: bool = True, defs: dict[str, Any] | None = N
     }
 
 
-def lark_grammar(syntax: CallSyntax, payload: dict[str, Any], require_call: bool) -> str:
+def lark_grammar(
+    syntax: CallSyntax, payload: dict[str, Any], require_call: bool, max_calls: int | None = None
+) -> str:
     schema = json.dumps({"x-guidance": X_GUIDANCE, **payload}, ensure_ascii=False)
     if syntax.shape == "object":
         open_, close = syntax.block_open or syntax.open, syntax.block_close or syntax.close
@@ -94,8 +99,9 @@ def lark_grammar(syntax: CallSyntax, payload: dict[str, Any], require_call: bool
         else:
             rows.append(f"TEXT: /(.|\\n)+/ & ~/(.|\\n)*{_regex_escape(syntax.open)}(.|\\n)*/")
     if syntax.shape == "object":
-        sep = f" {_lit(syntax.between)} " if syntax.between else " "
-        rows.append(f"calls: call ({sep.strip()} call)*" if syntax.between else "calls: call+")
+        rep = "*" if max_calls is None else f"{{0,{max(max_calls - 1, 0)}}}"
+        sep = _lit(syntax.between) + " " if syntax.between else ""
+        rows.append(f"calls: call ({sep}call){rep}")
         rows.append(f"call: {_marker(open_, syntax)} payload {_marker(close, syntax)}".rstrip())
     else:
         rows.append(f"calls: {_marker(open_, syntax)} payload {_marker(close, syntax)}".rstrip())
