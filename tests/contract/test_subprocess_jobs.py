@@ -320,6 +320,21 @@ async def test_shutdown_stops_running_processes() -> None:
     assert job.pid is not None and gone(job.pid)
 
 
+async def test_shutdown_deadline_kills_a_process_that_ignores_cancel() -> None:
+    """At app exit the queue waits `timeout`, then the process tree is killed, not left behind."""
+    q = JobQueue({"gpu": 1, "cpu": 2})
+    job = SubprocessJob("deaf", selfcheck("--ignore-cancel", "--steps", "100000",
+                                          "--interval", "0.01"))  # default grace: 20 s
+    q.submit(job)
+    await until(lambda: job.progress is not None and job.progress > 0)
+    t0 = time.monotonic()
+    await q.shutdown(timeout=0.5)
+    assert time.monotonic() - t0 < 3
+    assert job.state is JobState.CANCELLED
+    assert job.pid is not None
+    await until(lambda: gone(job.pid), timeout=2)
+
+
 # --- start failures and the exit-code verdict -----------------------------------------------
 
 async def test_missing_program_gives_a_clear_error(queue: JobQueue, tmp_path: Path) -> None:

@@ -234,7 +234,9 @@ class SubprocessJob(Job):
         try:
             rc = await asyncio.shield(exit_fut)
         except asyncio.CancelledError:
-            await self._escalate()
+            # The task itself was cancelled: the queue's shutdown deadline has passed (a user's
+            # cancel goes through on_cancel). No more grace periods: the tree goes now.
+            kill_tree(proc.pid, force=True)
             raise
         # Children of the child may still hold the pipes open: don't wait on them for ever.
         done, _ = await asyncio.wait({out.finished, err.finished}, timeout=3.0)
