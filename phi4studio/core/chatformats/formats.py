@@ -18,6 +18,7 @@ resources/chat_templates/), so the text is exactly what the model sees.
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -245,7 +246,8 @@ class StudioFormat(ChatFormat):
 
     @staticmethod
     def tool_response(content: str, name: str | None) -> str:
-        head = f'<tool_response name="{name}">' if name else "<tool_response>"
+        quoted = html.escape(name, quote=True) if name else ""
+        head = f'<tool_response name="{quoted}">' if name else "<tool_response>"
         return f"{head}\n{content}\n</tool_response>"
 
     def turns(
