@@ -86,6 +86,11 @@ class ChatFormat:
         return TemplateSource(shipped_template(self.shipped), dict(self.default_special_tokens),
                               origin=f"resources/chat_templates/{self.shipped}.jinja")
 
+    @property
+    def needs_template(self) -> bool:
+        """True when rendering needs a tokenizer or template (no shipped one, none bound)."""
+        return self.shipped is None and self.source is None
+
     def _with_defaults(self, src: TemplateSource) -> TemplateSource:
         tokens = {**self.default_special_tokens, **src.special_tokens}
         return TemplateSource(src.text, tokens, src.origin)

@@ -107,8 +107,10 @@ class FormatDetectionError(TemplateError):
     """No chat format could be chosen for a model."""
 
 
-def available_formats() -> list[str]:
-    return list(_FORMATS)
+def available_formats(*, standalone: bool = False) -> list[str]:
+    """Registered format names; `standalone=True`: only those that render without a model's
+    template (all but `generic`, which needs a tokenizer, folder or template text)."""
+    return [n for n, f in _FORMATS.items() if not (standalone and f.needs_template)]
 
 
 def get_format(name: str, *, template: Any = None) -> ChatFormat:

@@ -185,3 +185,27 @@ def test_tool_results_follow_each_family_convention() -> None:
     hermes = get_format("hermes").render(ex).text
     assert ("<|im_start|>user\n<tool_response>\n{\"temp_f\": 28}\n</tool_response>\n"
             "<tool_response>\n{\"temp_f\": 71}\n</tool_response><|im_end|>") in hermes
+
+
+def test_dataset_models_render_like_their_dicts() -> None:
+    from phi4studio.core.datasets.schema import Example
+
+    for ex in S.ALL:
+        data = {k: v for k, v in ex.items() if k != "split"} | {"split": None}
+        model = Example.from_dict(data)
+        for name in ("phi4-mini", "phi4", "hermes"):
+            fmt = get_format(name)
+            assert fmt.render(model).text == fmt.render(model.to_dict()).text == \
+                fmt.render(ex).text
+
+
+def test_standalone_formats_render_without_a_template() -> None:
+    from phi4studio.core.chatformats import available_formats
+
+    names = available_formats(standalone=True)
+    assert "generic" not in names and "generic" in available_formats()
+    for name in names:
+        assert not get_format(name).needs_template
+        assert get_format(name).render(S.SINGLE).turns()
+    assert get_format("generic").needs_template
+    assert not get_format("generic", template=shipped_template("hermes")).needs_template
