@@ -192,6 +192,25 @@ def test_truncated_catalog_gives_a_workspace_error(tmp_path: Path) -> None:
         open_workspace(tmp_path / "ws")
 
 
+def test_damaged_jobs_table_gives_a_workspace_error(tmp_path: Path) -> None:
+    """The header reads fine; the page that the start-up update touches does not."""
+    ws = open_workspace(tmp_path / "ws")
+    for i in range(20):
+        ws.catalog.record_job(Job(f"job {i}"))
+    path = ws.catalog.path
+    page = ws.catalog.conn.execute("PRAGMA page_size").fetchone()[0]
+    root = ws.catalog.conn.execute(
+        "SELECT rootpage FROM sqlite_master WHERE name = 'jobs'"
+    ).fetchone()[0]
+    ws.close()
+    data = bytearray(path.read_bytes())
+    data[(root - 1) * page:root * page] = b"\xab" * page
+    path.write_bytes(bytes(data))
+    with pytest.raises(WorkspaceError, match="damaged") as info:
+        open_workspace(tmp_path / "ws")
+    assert str(path) in str(info.value)
+
+
 # --- entities -------------------------------------------------------------------------------
 
 def test_entity_crud_with_json_columns(cat: Catalog) -> None:

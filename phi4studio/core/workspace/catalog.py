@@ -89,6 +89,13 @@ ENTITY_TABLES = ("datasets", "runs", "exports", "evaluations")
 _JSON_COLUMNS = {"meta", "config", "metrics"}
 
 
+def damaged_catalog(path: Path, exc: Exception) -> WorkspaceError:
+    return WorkspaceError(
+        f"The workspace catalog {path} is damaged or is not a catalog: {exc}",
+        hint="Restore it from a backup, or choose another workspace folder.",
+    )
+
+
 class Catalog:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -105,10 +112,7 @@ class Catalog:
             self.migrate()
         except sqlite3.DatabaseError as exc:
             self.conn.close()
-            raise WorkspaceError(
-                f"The workspace catalog {path} is damaged or is not a catalog: {exc}",
-                hint="Restore it from a backup, or choose another workspace folder.",
-            ) from exc
+            raise damaged_catalog(path, exc) from exc
         except BaseException:
             self.conn.close()
             raise
@@ -133,10 +137,7 @@ class Catalog:
             finally:
                 conn.close()
         except sqlite3.DatabaseError as exc:
-            raise WorkspaceError(
-                f"The workspace catalog {path} is damaged or is not a catalog: {exc}",
-                hint="Restore it from a backup, or choose another workspace folder.",
-            ) from exc
+            raise damaged_catalog(path, exc) from exc
         if v > SCHEMA_VERSION:
             raise CatalogVersionError(
                 f"The workspace catalog {path} was written by a newer Phi-4 Studio "

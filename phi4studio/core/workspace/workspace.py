@@ -8,12 +8,13 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sqlite3
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from phi4studio.core.errors import WorkspaceError, path_error
-from phi4studio.core.workspace.catalog import Catalog
+from phi4studio.core.workspace.catalog import Catalog, damaged_catalog
 
 SUBDIRS = ("datasets", "runs", "exports", "evals", "logs/jobs")
 MIN_FREE_BYTES = 200 * 1024 * 1024
@@ -92,5 +93,9 @@ def open_workspace(root: Path) -> Workspace:
         except OSError as exc:
             raise path_error("create", root / sub, exc) from exc
     catalog = Catalog(catalog_path)
-    catalog.mark_interrupted()
+    try:
+        catalog.mark_interrupted()
+    except sqlite3.DatabaseError as exc:  # the header was fine, the jobs table is not
+        catalog.close()
+        raise damaged_catalog(catalog_path, exc) from exc
     return Workspace(root=root, catalog=catalog)
