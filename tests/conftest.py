@@ -29,10 +29,23 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     figures = terminalreporter.config.stash.get(_FIGURES, [])
-    if figures:
-        terminalreporter.section("measured figures")
-        for name, value in figures:
-            terminalreporter.write_line(f"{name:<56} {value}")
+    if not figures:
+        return
+    grouped: dict[str, list[str]] = {}
+    for name, value in figures:
+        grouped.setdefault(name, []).append(value)
+    terminalreporter.section("measured figures")
+    width = max(len(name) for name in grouped) + 2
+    for name, values in grouped.items():
+        text = values[0]
+        if len(values) > 1:
+            try:
+                nums = sorted(float(v) for v in values)
+                text = (f"median {nums[len(nums) // 2]:.4g} (min {nums[0]:.4g}, "
+                        f"max {nums[-1]:.4g}, n={len(nums)})")
+            except ValueError:
+                text = ", ".join(values)
+        terminalreporter.write_line(f"{name:<{width}} {text}")
 
 
 @pytest.fixture(scope="session")
@@ -105,3 +118,21 @@ def smollm2_onnx_dir(model_cache_dir: Path, smollm2_hf_dir: Path, figures: Figur
     """SmolLM2-135M-Instruct built with the ORT GenAI model builder, int8, cpu (slow tests)."""
     return _timed(figures, "SmolLM2 ONNX int8",
                   lambda: tiny_models.build_onnx(model_cache_dir, smollm2_hf_dir, "int8"))
+
+
+@pytest.fixture(scope="session")
+def tiny_phi3_lora_dir(model_cache_dir: Path, tiny_phi3_hf_dir: Path, figures: Figures) -> Path:
+    """A random LoRA on the tiny Phi3: `peft/` (PEFT adapter) and `merged/` (HF, merged)."""
+    return _timed(figures, "tiny Phi3 LoRA (PEFT + merged)",
+                  lambda: tiny_models.tiny_phi3_lora(model_cache_dir, tiny_phi3_hf_dir))
+
+
+@pytest.fixture(scope="session")
+def tiny_phi3_adapter_onnx_dir(
+    model_cache_dir: Path, tiny_phi3_hf_dir: Path, tiny_phi3_lora_dir: Path, figures: Figures
+) -> Path:
+    """The tiny Phi3 (fp32) with LoRA inputs, and `adapters/ft.onnx_adapter` (the LoRA) and
+    `adapters/neg.onnx_adapter` (another one), built with the model builder + Olive."""
+    return _timed(figures, "tiny Phi3 ONNX fp32 + adapters (builder + Olive)",
+                  lambda: tiny_models.build_adapter_model(model_cache_dir, tiny_phi3_hf_dir,
+                                                          tiny_phi3_lora_dir))

@@ -278,14 +278,19 @@ async def test_runs_as_a_job_in_the_gpu_slot(tiny_phi3_onnx_dir: Path) -> None:
 
 
 def _torch_greedy(hf_dir: Path, prompt_ids: list[int], n: int) -> list[int]:
+    """Greedy PyTorch continuation, up to n tokens, without the end-of-sequence token (the
+    worker's token_ids leave it out too: stop_reason says "eos")."""
     import torch
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(str(hf_dir), dtype=torch.float32).eval()
+    eos = model.generation_config.eos_token_id
+    eos_ids = set(eos if isinstance(eos, list) else [eos])
     with torch.no_grad():
         out = model.generate(torch.tensor([prompt_ids]), max_new_tokens=n, do_sample=False,
-                             min_new_tokens=n, pad_token_id=model.config.eos_token_id)
-    return [int(t) for t in out[0, len(prompt_ids):]]
+                             pad_token_id=min(eos_ids))
+    new = [int(t) for t in out[0, len(prompt_ids):]]
+    return new[: next((i for i, t in enumerate(new) if t in eos_ids), len(new))]
 
 
 async def test_onnx_fp32_matches_pytorch_token_by_token(
@@ -312,3 +317,113 @@ async def test_onnx_fp32_matches_pytorch_token_by_token(
         agree += sum(a == b for a, b in zip(onnx["token_ids"], ref, strict=False))
         total += n
     figures("tiny Phi3 fp32: greedy token agreement with PyTorch", f"{agree}/{total}")
+
+
+async def test_lora_adapters_switch_per_request(
+    tiny_phi3_adapter_onnx_dir: Path, tiny_phi3_hf_dir: Path, tiny_phi3_lora_dir: Path
+) -> None:
+    """Base and fine-tuned answers from one loaded base: each matches its PyTorch model."""
+    from transformers import AutoTokenizer
+
+    adapters = tiny_phi3_adapter_onnx_dir / "adapters"
+    client = InferenceClient(tiny_phi3_adapter_onnx_dir, provider="cpu",
+                             adapters={"ft": adapters / "ft.onnx_adapter"})
+    prompt = "The quick brown fox"
+    ids = AutoTokenizer.from_pretrained(str(tiny_phi3_hf_dir)).encode(prompt)
+    req = {"prompt": prompt, "max_new_tokens": 16, "greedy": True}
+    try:
+        info = await client.start()
+        assert info["adapters"] == ["ft"] and info["active_adapter"] is None
+        base = await client.complete(req)
+        tuned = await client.complete({**req, "adapter": "ft"})
+        assert base["adapter"] is None and tuned["adapter"] == "ft"
+        assert base["token_ids"] == _torch_greedy(tiny_phi3_hf_dir, ids, 16)
+        assert tuned["token_ids"] == _torch_greedy(tiny_phi3_lora_dir / "merged", ids, 16)
+        # a second adapter at run time, made the default; "" still means the base model
+        state = await client.load_adapter("neg", adapters / "neg.onnx_adapter")
+        assert state == {"adapters": ["ft", "neg"], "active_adapter": None}
+        assert (await client.set_adapter("neg"))["active_adapter"] == "neg"
+        neg = await client.complete(req)
+        assert neg["adapter"] == "neg"
+        assert neg["token_ids"] not in (base["token_ids"], tuned["token_ids"])
+        assert (await client.complete({**req, "adapter": ""}))["token_ids"] == base["token_ids"]
+        assert (await client.unload_adapter("neg"))["active_adapter"] is None
+        assert (await client.complete(req))["token_ids"] == base["token_ids"]
+        with pytest.raises(GenerationError) as missing:
+            await client.load_adapter("x", adapters / "missing.onnx_adapter")
+        assert missing.value.code == "adapter_error"
+        assert (await client.complete({**req, "adapter": "ft"}))["token_ids"] == \
+            tuned["token_ids"]
+    finally:
+        await client.close()
+
+
+def _bare_og_decode_rate(model_dir: Path, prompt: str, n: int) -> float:
+    """Decode tokens/s of a plain onnxruntime-genai loop in this process (no worker, no IPC)."""
+    import onnxruntime_genai as og
+
+    model = og.Model(str(model_dir))
+    tok = og.Tokenizer(model)
+    ids = tok.encode(prompt)
+    params = og.GeneratorParams(model)
+    params.set_search_options(max_length=len(ids) + n, min_length=len(ids) + n, do_sample=False)
+    gen = og.Generator(model, params)
+    gen.append_tokens(ids)
+    gen.generate_next_token()
+    t0, count = time.perf_counter(), 1
+    while not gen.is_done():
+        gen.generate_next_token()
+        gen.get_next_tokens()
+        count += 1
+    return (count - 1) / (time.perf_counter() - t0)
+
+
+@pytest.mark.slow
+async def test_smollm2_int8_chat_through_the_worker(
+    smollm2_onnx_dir: Path, smollm2_hf_dir: Path, figures: Any
+) -> None:
+    """The real 135M chat model (int8): answers, guided tool calls, and figures against PyTorch
+    and a bare onnxruntime-genai loop."""
+    from transformers import AutoTokenizer
+
+    client = InferenceClient(smollm2_onnx_dir, provider="cpu")
+    t0 = time.perf_counter()
+    info = await client.start()
+    figures("SmolLM2 int8: worker start, spawn to `start` (s)", time.perf_counter() - t0)
+    figures("SmolLM2 int8: model load inside the worker (s)", info["load_s"])
+    try:
+        chat = [{"role": "user", "content": "What is the capital of France?"}]
+        answer = await client.complete({"messages": chat, "max_new_tokens": 48, "greedy": True})
+        assert answer["text"].strip() and answer["stop_reason"] in ("eos", "max_tokens")
+        figures("SmolLM2 int8: time to first token (s)", answer["ttft_s"])
+        figures("SmolLM2 int8: decode tokens/s via worker", answer["decode_tokens_per_s"])
+        # multi-turn: the client sends the whole conversation every turn
+        chat += [{"role": "assistant", "content": answer["text"]},
+                 {"role": "user", "content": "And of Italy?"}]
+        second = await client.complete({"messages": chat, "max_new_tokens": 32, "greedy": True})
+        assert second["prompt_tokens"] > answer["prompt_tokens"] + answer["completion_tokens"]
+        # guided decoding: a schema-valid call from a model that was never trained for tools
+        weather = [{"role": "user", "content": "Weather in Oslo for 3 days?"}]
+        guided = await client.complete(GenerateRequest(
+            messages=weather, tools=TOOLS, max_new_tokens=80, greedy=True,
+            guidance=Guidance.json_schema(CALL_SCHEMA)))
+        jsonschema.validate(json.loads(guided["text"]), CALL_SCHEMA)
+        figures("SmolLM2 int8: guided decode tokens/s", guided["decode_tokens_per_s"])
+        # decode speed through the worker and its IPC vs a bare loop, same prompt and length
+        long = await client.complete({"prompt": "Once upon a time", "max_new_tokens": 128,
+                                      "greedy": True})
+    finally:
+        await client.close()
+    bare = _bare_og_decode_rate(smollm2_onnx_dir, "Once upon a time", 128)
+    figures("SmolLM2 int8: decode tokens/s, bare og loop", bare)
+    if long["completion_tokens"] == 128 and long["decode_tokens_per_s"]:
+        figures("SmolLM2 int8: worker / bare decode rate", long["decode_tokens_per_s"] / bare)
+    # agreement of the int8 build with the fp32 PyTorch model, greedy (reported, not asserted)
+    tok = AutoTokenizer.from_pretrained(str(smollm2_hf_dir))
+    ids = tok.encode(answer["prompt"], add_special_tokens=False)
+    ref = _torch_greedy(smollm2_hf_dir, ids, 48)
+    got = answer["token_ids"]
+    same = next((i for i, (a, b) in enumerate(zip(got, ref, strict=False)) if a != b),
+                min(len(ref), len(got)))
+    figures("SmolLM2 int8 vs PyTorch fp32: greedy tokens equal before divergence",
+            f"{same} of {len(ref)} (int8 {len(got)} tokens: {answer['text'][:40]!r})")
