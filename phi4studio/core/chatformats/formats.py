@@ -62,6 +62,7 @@ class ChatFormat:
     end_of_turn: tuple[str, ...] = ()
     syntax: CallSyntax = CallSyntax("<tool_call>", "</tool_call>", "any")
     bare_json: Literal["off", "quiet", "error"] = "error"
+    alternates: tuple[tuple[str, str | None, str], ...] = ()  # other call blocks parse() accepts
     source: TemplateSource | None = None  # a bound template (from detect_format or with_template)
 
     # -- templates --------------------------------------------------------------------------
@@ -102,7 +103,7 @@ class ChatFormat:
         eos = {**self.default_special_tokens, **bound}.get("eos_token", "")
         stops = tuple(dict.fromkeys(s for s in (*self.end_of_turn, eos) if s))
         return ParserSpec(self.syntax.open, self.syntax.close, self.syntax.shape, stops,
-                          self.bare_json)
+                          self.bare_json, self.alternates)
 
     # -- rendering --------------------------------------------------------------------------
     def turns(

@@ -40,7 +40,9 @@ class ParserSpec:
 
     `shape`: what a block holds: "array" (a JSON array of calls), "object" (one call per block) or
     "any". `bare_json`: whether output that is nothing but call JSON (no markers) is read as calls:
-    "off", "quiet" (no error) or "error" (read, and recorded as a format error).
+    "off", "quiet" (no error) or "error" (read, and recorded as a format error). `alternates`:
+    other accepted blocks as (open, close, payload prefix), e.g. Phi-4-mini's `functools[...]`
+    as ("functools[", None, "[") (the prefix is payload text the open marker swallowed).
     """
 
     open: str
@@ -48,10 +50,20 @@ class ParserSpec:
     shape: Literal["array", "object", "any"] = "any"
     stop: tuple[str, ...] = ()
     bare_json: Literal["off", "quiet", "error"] = "error"
+    alternates: tuple[tuple[str, str | None, str], ...] = ()
+
+    @property
+    def blocks(self) -> dict[str, tuple[str | None, str]]:
+        """Open marker -> (close marker, payload prefix)."""
+        out = {self.open: (self.close, "")}
+        for open_, close, prefix in self.alternates:
+            out.setdefault(open_, (close, prefix))
+        return out
 
     @property
     def markers(self) -> tuple[str, ...]:
-        return tuple(m for m in (self.open, self.close, *self.stop) if m)
+        ends = [c for c, _ in self.blocks.values()]
+        return tuple(m for m in (*self.blocks, *ends, *self.stop) if m)
 
 
 def parse(text: str, spec: ParserSpec) -> ParsedOutput:
@@ -96,7 +108,8 @@ class StreamParser:
 class _Block:
     """Lexer state inside one call block: JSON strings, depth, and the live call tracker."""
 
-    def __init__(self, base_index: int) -> None:
+    def __init__(self, base_index: int, close: str | None) -> None:
+        self.close = close
         self.payload: list[str] = []
         self.in_string = False
         self.escape = False
@@ -130,7 +143,9 @@ class _Scanner:
         self.junk_after_stop = False
         self.finished = False
         self.bare_used = False
-        self._text_prefixes = _proper_prefixes((spec.open, *spec.stop))
+        self._blocks = spec.blocks
+        self._starts = (*self._blocks, *spec.stop)
+        self._text_prefixes = _proper_prefixes(self._starts)
         self._prefixes = _proper_prefixes(spec.markers)
 
     # -- public ---------------------------------------------------------------------------
@@ -168,13 +183,17 @@ class _Scanner:
 
     def _text_step(self, final: bool, events: list[StreamEvent]) -> bool:
         """Consume outside text; True when a marker switched the mode (loop again)."""
-        hit, marker = _earliest(self.pending, (self.spec.open, *self.spec.stop))
+        hit, marker = _earliest(self.pending, self._starts)
         if hit >= 0:
             self._emit_text(self.pending[:hit], events)
             self.pending = self.pending[hit + len(marker) :]
-            if marker == self.spec.open:
+            if marker in self._blocks:
+                close, prefix = self._blocks[marker]
                 self.mode = "block"
-                self.block = _Block(len(self.calls))
+                self.block = _Block(len(self.calls), close)
+                for c in prefix:
+                    self.block.payload.append(c)
+                    self._lex(self.block, c, events)
             else:
                 self.mode = "stopped"
             return True
@@ -192,7 +211,7 @@ class _Scanner:
         """Scan block characters; True when the block ended (loop again in text mode)."""
         b = self.block
         assert b is not None
-        spec = self.spec
+        close = b.close
         text = self.pending
         i = 0
         n = len(text)
@@ -200,18 +219,18 @@ class _Scanner:
         while i < n:
             c = text[i]
             if not b.in_string:
-                if spec.close and text.startswith(spec.close, i):
-                    ended, i = "closed", i + len(spec.close)
+                if close and text.startswith(close, i):
+                    ended, i = "closed", i + len(close)
                     break
-                if any(text.startswith(m, i) for m in (spec.open, *spec.stop)):
+                if any(text.startswith(m, i) for m in self._starts):
                     ended = "interrupted"  # the marker stays in pending for text mode
                     break
                 if not final and text[i:] in self._prefixes:
                     break  # maybe a marker: wait for more text
-                if spec.close is None and b.seen_container and b.depth == 0:
+                if close is None and b.seen_container and b.depth == 0:
                     ended = "value"
                     break
-                if spec.close is None and not b.seen_container and not c.isspace() \
+                if close is None and not b.seen_container and not c.isspace() \
                         and c not in "{[":
                     ended = "value"
                     break
@@ -226,17 +245,17 @@ class _Scanner:
             return False
         payload = b.text()
         if ended is None:  # end of output inside the block
-            if spec.close and b.in_string and spec.close in payload:
-                cut = payload.index(spec.close)
+            if close and b.in_string and close in payload:
+                cut = payload.index(close)
                 self.errors.append(
-                    f"unbalanced quotes in a tool call; it was closed at the first {spec.close}"
+                    f"unbalanced quotes in a tool call; it was closed at the first {close}"
                 )
-                self.pending = payload[cut + len(spec.close) :] + self.pending
+                self.pending = payload[cut + len(close) :] + self.pending
                 payload = payload[:cut]
-            elif spec.close:
-                self.errors.append(f"missing closing marker {spec.close}")
-        elif ended == "interrupted" and spec.close:
-            self.errors.append(f"missing closing marker {spec.close}")
+            elif close:
+                self.errors.append(f"missing closing marker {close}")
+        elif ended == "interrupted" and close:
+            self.errors.append(f"missing closing marker {close}")
         self._close_block(payload, events)
         return True
 

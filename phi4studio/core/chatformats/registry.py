@@ -40,6 +40,8 @@ _FORMATS: dict[str, ChatFormat] = {
         default_special_tokens={"bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>"},
         end_of_turn=("<|end|>",),
         syntax=CallSyntax("<|tool_call|>", "<|/tool_call|>", "array", special_tokens=True),
+        # what the base model emits (vLLM's phi4_mini_json parser reads the same)
+        alternates=(("functools[", None, "["),),
     ),
     "phi4": StudioFormat(
         name="phi4",

@@ -44,6 +44,9 @@ CASES: list[tuple[str, str, list[dict[str, Any]], str, list[str]]] = [
      "<|/tool_call|>", [CALL], "", ["given as a JSON string"]),
     ("phi4-mini", '<|tool_call|>[{"name": "get_weather", "arguments": {"city": "Paris"}}] oops'
      "<|/tool_call|>", [CALL], "", ["trailing text"]),
+    ("phi4-mini", 'Sure. functools[{"name": "get_weather", "arguments": {"city": "Paris"}}]<|end|>',
+     [CALL], "Sure.", []),
+    ("phi4-mini", "I like functools.partial", [], "I like functools.partial", []),
     ("phi4-mini", "It is sunny.<|end|>garbage after the end", [], "It is sunny.",
      ["after the end-of-turn"]),
     ("phi4", '<tool_call>[{"name": "get_weather", "arguments": {"city": "Paris"}}]</tool_call>'
@@ -172,7 +175,7 @@ def test_arguments_deltas_rebuild_the_arguments() -> None:
 
 def test_fuzz_never_raises_and_stream_matches() -> None:
     pieces = ["<tool_call>", "</tool_call>", "<|tool_call|>", "<|/tool_call|>", "<|im_end|>",
-              "<|end|>", "<", "|", "/", "{", "}", "[", "]", '"', "\\", ":", ",", " ", "\n",
+              "<|end|>", "functools[", "<", "|", "/", "{", "}", "[", "]", '"', "\\", ":", ",", " ", "\n",
               '"name"', '"arguments"', '"f"', "1", "é", "🙂", "x", "true", "null"]
     rng = random.Random(1234)
     for _ in range(400):
