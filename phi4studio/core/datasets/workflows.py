@@ -288,6 +288,30 @@ def _when_finished(library: DatasetLibrary, job: Job, fn: Callable[[Job], None])
     queue.add_listener(listener)
 
 
+# --- first run ----------------------------------------------------------------------------------
+
+SAMPLE_NAME = "Sample: everyday tools"
+SAMPLE_FILE = ("samples", "sample_dataset.jsonl")
+
+
+def seed_sample(library: DatasetLibrary) -> str | None:
+    """Import the shipped sample dataset into an empty workspace (synchronously: it is small).
+
+    Returns the new dataset's id; None when the workspace has datasets or no sample ships."""
+    from phi4studio.core.paths import resource
+
+    path = resource(*SAMPLE_FILE)
+    if not path.is_file() or library.datasets():
+        return None
+    ds_id = new_dataset_id()
+    report = run_import(store_file(library.workspace, ds_id), path, None, allow_partial=True,
+                        create_name=SAMPLE_NAME)
+    if not report.committed:
+        return None
+    library.register(ds_id, SAMPLE_NAME)
+    return ds_id
+
+
 # --- the import wizard's navigation ---------------------------------------------------------
 
 PAGE_SOURCE, PAGE_PREVIEW, PAGE_REPORT, PAGE_DONE = "source", "preview", "report", "done"
