@@ -175,7 +175,8 @@ def test_arguments_deltas_rebuild_the_arguments() -> None:
 
 def test_fuzz_never_raises_and_stream_matches() -> None:
     pieces = ["<tool_call>", "</tool_call>", "<|tool_call|>", "<|/tool_call|>", "<|im_end|>",
-              "<|end|>", "functools[", "<", "|", "/", "{", "}", "[", "]", '"', "\\", ":", ",", " ", "\n",
+              "<|end|>", "functools[", "<", "|", "/", "{", "}", "[", "]", '"', "\\", ":", ",",
+              " ", "\n",
               '"name"', '"arguments"', '"f"', "1", "é", "🙂", "x", "true", "null"]
     rng = random.Random(1234)
     for _ in range(400):
