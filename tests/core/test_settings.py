@@ -59,16 +59,20 @@ def test_no_file_gives_defaults_without_a_message(path: Path) -> None:
 
 
 def test_round_trip_keeps_every_field(path: Path) -> None:
-    s = Settings(
-        workspace="/data/ws",
-        training_python="/opt/py/bin/python",
-        inference_device=InferenceDevice.cuda,
-        cpu_job_slots=5,
-        cancel_grace_s=42.5,
-        theme="dark",
-        confirm_destructive_tools=False,
-        max_recent=3,
-    )
+    changed: dict[str, Any] = {
+        "workspace": "/data/ws",
+        "training_python": "/opt/py/bin/python",
+        "inference_device": InferenceDevice.cuda,
+        "cpu_job_slots": 5,
+        "cancel_grace_s": 42.5,
+        "theme": "dark",
+        "max_recent": 3,
+    }
+    # Every user field is set to something other than its default (a new field joins here).
+    assert set(changed) == set(Settings.model_fields) - {"schema_version", "recent_workspaces"}
+    defaults = Settings()
+    assert all(getattr(defaults, k) != v for k, v in changed.items())
+    s = Settings(**changed)
     for ws in ("/a", "/b", "/c", "/a", "/d"):
         s.remember_workspace(ws)
     assert s.recent_workspaces == ["/d", "/a", "/c"]  # newest first, no duplicates, capped
