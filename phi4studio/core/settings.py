@@ -147,6 +147,7 @@ class SettingsStore:
         self.read_only = False
 
     def load(self) -> LoadResult:
+        self.read_only = False
         if not self.path.exists():
             return LoadResult(Settings())
         try:
@@ -165,8 +166,19 @@ class SettingsStore:
                 )
             settings = Settings.model_validate(migrate(raw))
         except (ValueError, ValidationError, OSError) as exc:
-            aside = self._move_aside()
             reason = str(exc).splitlines()[0]
+            try:
+                aside = self._move_aside()
+            except OSError as move_exc:
+                # Can't move it aside: keep it where it is and never save over it this session.
+                self.read_only = True
+                return LoadResult(
+                    Settings(),
+                    message=f"Settings file {self.path} could not be read ({reason}) nor moved "
+                    f"aside ({move_exc.strerror or move_exc}). The defaults are in use and the "
+                    "file is left untouched.",
+                    read_only=True,
+                )
             return LoadResult(
                 Settings(),
                 message=f"Settings file {self.path} could not be read ({reason}). It was kept as "

@@ -487,3 +487,22 @@ def test_atomic_write_gives_ordinary_file_permissions(tmp_path: Path) -> None:
     shared.chmod(0o664)
     atomic_write_json(shared, {"a": 1})
     assert stat.S_IMODE(shared.stat().st_mode) == 0o664  # an existing file keeps its mode
+
+
+def test_a_plain_string_in_a_json_column_round_trips(cat: Catalog) -> None:
+    rid = cat.add("runs", name="r", path="/runs/r", config="just a note", metrics=["a", 1])
+    row = cat.get("runs", rid)
+    assert row is not None and row["config"] == "just a note" and row["metrics"] == ["a", 1]
+
+
+def test_a_refused_newer_catalog_gets_no_side_files(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.sqlite"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("CREATE TABLE t (x)")
+    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    conn.close()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(CatalogVersionError):
+        open_workspace(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before

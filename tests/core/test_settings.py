@@ -299,3 +299,23 @@ def test_form_spec_ranges_are_the_validation_bounds() -> None:
             Settings.model_validate({s.name: s.maximum + step})
         default = getattr(Settings(), s.name)
         assert s.minimum <= default <= s.maximum
+
+
+def test_corrupt_file_that_cannot_be_moved_aside_is_never_saved_over(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("{not json", encoding="utf-8")
+
+    def refuse(self: Path, target: Path) -> Path:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "replace", refuse)
+    store = SettingsStore(path)
+    res = store.load()
+    assert res.read_only and "nor moved aside" in (res.message or "")
+    store.save(Settings(theme="dark"))
+    assert path.read_text(encoding="utf-8") == "{not json"
+    monkeypatch.undo()
+    path.write_text(json.dumps({"schema_version": SCHEMA_VERSION, "theme": "light"}))
+    assert store.load().settings.theme == "light" and not store.read_only

@@ -129,7 +129,8 @@ class Catalog:
     @staticmethod
     def check_file_version(path: Path) -> None:
         """Refuse a catalog from a newer version without opening it for writing."""
-        uri = f"{path.resolve().as_uri()}?mode=ro"
+        # immutable: read without creating -wal/-shm files beside a catalog we may refuse
+        uri = f"{path.resolve().as_uri()}?mode=ro&immutable=1"
         try:
             conn = sqlite3.connect(uri, uri=True)
             try:
@@ -216,7 +217,7 @@ class Catalog:
 
     @staticmethod
     def _encode(col: str, value: Any) -> Any:
-        if col in _JSON_COLUMNS and not isinstance(value, str):
+        if col in _JSON_COLUMNS:  # always encoded: a plain string is stored as a JSON string
             return json.dumps(value, ensure_ascii=False, default=str)
         return str(value) if isinstance(value, Path) else value
 
