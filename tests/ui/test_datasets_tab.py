@@ -1,0 +1,332 @@
+"""The Datasets tab for real: the window on a qasync loop, real SQLite stores, real jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import sqlite3
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox, QPushButton
+
+from phi4studio.core.datasets.store import DatasetStore
+from tests.ui.conftest import run
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "core" / "datasets"))
+from dsfixtures import EMAIL_TOOL, WEATHER_TOOL, chat_example, weather_example
+
+
+async def until(pred: Any, timeout: float = 30.0) -> None:
+    end = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > end:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.02)
+
+
+def tab(window: Any) -> Any:
+    from phi4studio.ui.tabs.datasets.view import DatasetsView
+
+    view = window.tabs.widget(0)
+    assert isinstance(view, DatasetsView)
+    return view
+
+
+def dataset(view: Any, name: str, examples: list[dict[str, Any]]) -> DatasetStore:
+    info = view.library.create(name)
+    store = view.library.store(info.id)
+    store.add_many(examples, record_undo=False)
+    view.list_panel.select(info.id)
+    assert view.dataset_id == info.id
+    return store
+
+
+def press(widget: Any, key: Qt.Key, mods: Qt.KeyboardModifier) -> None:
+    """A key press as the user makes it (QTest sends the ShortcutOverride first)."""
+    from PySide6.QtTest import QTest
+
+    widget.setFocus()
+    QTest.keyClick(widget, key, mods)
+
+
+def test_editor_checks_arguments_as_you_type_autosaves_and_undoes(window, qloop, qtbot) -> None:  # type: ignore[no-untyped-def]
+    view = tab(window)
+    store = dataset(view, "Editing", [weather_example(i, city="Paris") for i in range(3)])
+    assert view.select_example("ex-1")
+    ed = view.editor
+    assert ed.example_id == "ex-1" and [c.role.currentText() for c in ed.cards] == [
+        "system", "user", "assistant", "tool", "assistant"]
+    args = ed.cards[2].calls[0].args
+    assert args.value == {"city": "Paris"} and args.issues == []
+
+    args.text.selectAll()
+    qtbot.keyClicks(args.text, '{"city": 3')  # typed key by key: checked on every key
+    assert [i.path for i in args.issues] == ["$"] and "not valid JSON" in args.issues[0].message
+    assert args.issue_label.isVisibleTo(ed)
+    qtbot.keyClicks(args.text, ', "town": 1}')
+    assert sorted(i.path for i in args.issues) == ["$.city", "$.town"]
+    assert "$.city" in args.issue_label.text()
+    args.text.selectAll()
+    qtbot.keyClicks(args.text, '{"city": "Oslo", "unit": "celsius"}')
+    assert args.issues == [] and not args.issue_label.isVisibleTo(ed)
+
+    # autosave after a short pause: one store transaction, one undo step
+    run(qloop, until(lambda: ed.saves == 1))
+    saved = store.get_dict("ex-1")
+    assert saved["messages"][2]["tool_calls"][0]["arguments"] == {"city": "Oslo",
+                                                                   "unit": "celsius"}
+    assert store.undo_label == "Edit ex-1"
+    # a field edit, then focus leaves the editor: saved at once
+    ed.cards[1].content.setPlainText("Weather in Oslo, please")
+    view.table.setFocus()
+    ed._focus_changed(ed.cards[1].content, view.table)
+    assert ed.saves == 2 and store.get_dict("ex-1")["messages"][1]["content"] == \
+        "Weather in Oslo, please"
+    assert view.model.row(1).preview == "Weather in Oslo, please"  # the table follows
+
+    # Ctrl+Z / Ctrl+Shift+Z on the tab: the store's undo/redo, the editor follows
+    window.activateWindow()
+    press(view.table, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert store.get_dict("ex-1")["messages"][1]["content"] == "What's the weather in Paris today?"
+    assert ed.cards[1].content.toPlainText() == "What's the weather in Paris today?"
+    view.undo()
+    assert store.get_dict("ex-1")["messages"][2]["tool_calls"][0]["arguments"] == {
+        "city": "Paris"}
+    assert ed.cards[2].calls[0].args.value == {"city": "Paris"} and not store.can_undo
+    press(view.table, Qt.Key.Key_Z,
+          Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert ed.cards[2].calls[0].args.value == {"city": "Oslo", "unit": "celsius"}
+    assert view.act_redo.isEnabled() and view.act_redo.text() == "Redo Edit ex-1"
+
+    # structure: add a call (its schema follows the chosen tool), remove a message
+    ed.cards[2].findChild(QPushButton, "addCall").click()
+    assert len(ed.cards[2].calls) == 2
+    new = ed.cards[2].calls[1]
+    assert new.name.currentText() == "get_weather" and [i.path for i in new.args.issues] == [
+        "$.city"]
+    ed._message_action("remove", 4)
+    assert ed.flush() and len(store.get_dict("ex-1")["messages"]) == 4
+    assert len(store.get_dict("ex-1")["messages"][2]["tool_calls"]) == 2
+    # arguments that are not a JSON object stay as a draft (never saved, never lost)
+    ed.cards[2].calls[1].args.set_text('{"city": ')
+    ed._changed(False)
+    assert ed.flush() and ed.drafts == 1
+    assert view.select_example("ex-0") and view.select_example("ex-1")
+    assert ed.cards[2].calls[1].args.plain_text() == '{"city": '
+
+
+def test_import_wizard_previews_reports_bad_lines_and_commits(window, qloop, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from phi4studio.ui.tabs.datasets.import_dialog import ImportWizard
+
+    view = tab(window)
+    src = tmp_path / "calls.jsonl"
+    rows = [{"messages": [{"role": "user", "content": f"Weather in city {i}?"},
+                          {"role": "assistant", "tool_calls": [{
+                              "id": "c1", "type": "function", "function": {
+                                  "name": "get_weather",
+                                  "arguments": json.dumps({"city": f"C{i}"})}}]},
+                          {"role": "tool", "tool_call_id": "c1", "content": "sunny"},
+                          {"role": "assistant", "content": "Sunny."}],
+             "tools": [{"type": "function", "function": {
+                 "name": "get_weather", "description": "Weather",
+                 "parameters": WEATHER_TOOL["inputSchema"]}}]} for i in range(30)]
+    lines = [json.dumps(r) for r in rows]
+    lines.insert(7, '{"messages": [truncated')
+    src.write_text("\n".join(lines) + "\n")
+
+    dlg = view.show_import()
+    assert isinstance(dlg, ImportWizard) and dlg.isVisible()
+    assert not dlg.next_button.isEnabled()
+    dlg.set_path(src)
+    assert dlg.new_name.text() == "calls" and dlg.next_button.isEnabled()
+    dlg.new_name.setText("Weather calls")
+    dlg.next_button.click()  # preview, as a job
+    run(qloop, until(lambda: dlg.nav.page == "preview"))
+    assert "OpenAI chat" in dlg.detected.text() and "detected" in dlg.detected.text()
+    assert dlg.examples.rowCount() == 20 and dlg.examples.item(0, 2).text() == "get_weather"
+    assert any("line 8" in dlg.preview_issues.item(i).text()
+               for i in range(dlg.preview_issues.count()))
+    # an explicit format override reads the file again as that format
+    dlg.reformat.setCurrentIndex(dlg.reformat.findData("xlam"))
+    dlg._reread()
+    run(qloop, until(lambda: dlg.job.state.finished))
+    assert dlg.examples.rowCount() == 0 and not dlg.next_button.isEnabled()
+    dlg.reformat.setCurrentIndex(0)
+    dlg._reread()
+    run(qloop, until(lambda: dlg.job.state.finished and dlg.examples.rowCount() == 20))
+
+    dlg.next_button.click()  # import: a bad line, so nothing is written; the report lists it
+    run(qloop, until(lambda: dlg.nav.page == "report"))
+    assert view.library.datasets() == []
+    assert dlg.report_list.item(0).text().startswith("line 8: not valid JSON")
+    assert dlg.next_button.text() == "Import the 30 good example(s)"
+    dlg.next_button.click()
+    run(qloop, until(lambda: dlg.nav.page == "done"))
+    info = view.library.find("Weather calls")
+    assert info.n_examples == 30 and view.dataset_id == info.id
+    assert view.model.total() == 30 and "30 example(s) imported" in dlg.done_label.text()
+    assert view.list_panel.model.data(view.list_panel.model.index(0, 0)).startswith(
+        "Weather calls\n30 examples")
+    dlg.close()
+
+
+def big_dataset(path: Path, n: int) -> DatasetStore:
+    """`n` examples fast: 500 varied ones through the store, then copied inside SQLite with new
+    ids (the derived columns, tool rows and search index copied along)."""
+    store = DatasetStore.create(path, "Big")
+    base: list[dict[str, Any]] = []
+    rnd = random.Random(7)
+    for i in range(500):
+        if i % 5 == 0:
+            base.append(chat_example(i, f"tell me something about topic {rnd.randint(0, 99)}",
+                                     split="test"))
+        else:
+            d = weather_example(i, city=rnd.choice(["Paris", "Oslo", "Lima", "Kyoto"]),
+                                split=rnd.choice(["train", "validation"]))
+            if i % 7 == 0:
+                d["tools"] = [WEATHER_TOOL, EMAIL_TOOL]
+                d["scenario"] = "multiple"
+            base.append(d)
+    store.add_many(base, record_undo=False)
+    store.close()
+    c = sqlite3.connect(path)
+    cols = ("scenario, split, source, n_messages, n_user, n_calls, called, preview, exact_hash, "
+            "norm_hash, data_hash, validity, n_errors, n_warnings, updated_at")
+    with c:
+        for k in range(1, n // 500):
+            c.execute(f"INSERT INTO examples (pos, id, {cols}, data) SELECT pos + ?, "
+                      f"id || '-{k}', {cols}, json_set(data, '$.id', id || '-{k}') FROM examples "
+                      "WHERE pos <= 500", (k * 500,))
+            c.execute("INSERT INTO example_tools SELECT pos + ?, name, called FROM example_tools "
+                      "WHERE pos <= 500", (k * 500,))
+            c.execute("INSERT INTO examples_fts (rowid, text) SELECT rowid + ?, text FROM "
+                      "examples_fts WHERE rowid <= 500", (k * 500,))
+    c.close()
+    return DatasetStore.open(path)
+
+
+def test_large_dataset_pages_lazily_and_filters_fast(window, qloop, qtbot, figures) -> None:  # type: ignore[no-untyped-def]
+    from phi4studio.core.datasets.library import new_dataset_id, store_file
+
+    view = tab(window)
+    n = 20_000
+    lib = view.library
+    ds = new_dataset_id()
+    t0 = time.perf_counter()
+    big_dataset(store_file(lib.workspace, ds), n).close()
+    figures("datasets tab: make a 20k dataset for the test (s)", time.perf_counter() - t0)
+    lib.register(ds, "Big")  # a new dataset in the list is selected
+    assert view.dataset_id == ds and lib.get(ds).n_examples == n
+    view.open_dataset(None)
+    t0 = time.perf_counter()
+    view.open_dataset(ds)
+    view.table.viewport().repaint()
+    figures("datasets tab: open 20k dataset + first page (ms)", (time.perf_counter() - t0) * 1e3)
+    model, table = view.model, view.table
+    assert model.rowCount() == n and model.pages_read <= 2
+    assert view.count_label.text() == "20,000"
+
+    # jump anywhere: one keyset page per jump, never the whole dataset
+    t0 = time.perf_counter()
+    rnd = random.Random(1)
+    for _ in range(40):
+        r = rnd.randrange(n)
+        table.scrollTo(model.index(r, 0))
+        table.viewport().repaint()
+        assert model.row(r).id.startswith(("ex-", "chat-"))
+    per_jump = (time.perf_counter() - t0) * 1e3 / 40
+    figures("datasets tab: random jump + repaint in 20k rows (ms, mean)", per_jump)
+    assert len(model._pages) <= 64
+    table.scrollToBottom()
+    table.viewport().repaint()
+    assert model.row(n - 1).id == "ex-499-39"
+    assert per_jump < 100
+
+    # filters: tool, scenario, split, free text (debounced)
+    t0 = time.perf_counter()
+    view.tool_filter.setCurrentIndex(view.tool_filter.findData("send_email"))
+    figures("datasets tab: filter by tool in 20k (ms)", (time.perf_counter() - t0) * 1e3)
+    offering = [i for i in range(500) if i % 5 == 0 or i % 7 == 0]  # chats offer both tools
+    assert model.total() == 40 * len(offering)
+    view.tool_filter.setCurrentIndex(0)
+    view.split_filter.setCurrentIndex(view.split_filter.findData("test"))
+    assert model.total() == n // 5
+    assert {model.row(i).split for i in range(0, model.total(), 97)} == {"test"}
+    view.split_filter.setCurrentIndex(0)
+    qtbot.keyClicks(view.search, "topic")
+    assert model.total() == n  # not yet: the search waits for a pause in typing
+    t0 = time.perf_counter()
+    run(qloop, until(lambda: model.total() == n // 5))
+    figures("datasets tab: search 20k after the debounce (ms)",
+            (time.perf_counter() - t0) * 1e3 - 250)
+    assert view.count_label.text() == f"{n // 5:,} of {n:,}"
+    assert view.editor.example_id is not None and view.editor.example_id.startswith("chat-")
+
+
+def test_delete_to_trash_undo_restore_and_rename(window, qloop, qtbot) -> None:  # type: ignore[no-untyped-def]
+    view = tab(window)
+    store = dataset(view, "Keep me", [weather_example(i) for i in range(4)])
+    ds = view.dataset_id
+    panel = view.list_panel
+    box = panel.delete_dataset()
+    assert isinstance(box, QMessageBox) and "Keep me" in box.text() and "trash" in box.text()
+    box.done(QMessageBox.StandardButton.Cancel)
+    assert view.library.get(ds).n_examples == 4
+    box = panel.delete_dataset()
+    box.done(QMessageBox.StandardButton.Yes)
+    assert view.library.datasets() == [] and panel.undo_bar.isVisibleTo(panel)
+    assert view.dataset_id is None and view.model.rowCount() == 0
+    panel.undo_button.click()
+    assert view.dataset_id == ds and view.model.rowCount() == 4
+    store = view.library.store(ds)
+    assert store.count() == 4
+
+    dlg = panel.rename_dataset()
+    dlg.setTextValue("Renamed")
+    dlg.accept()
+    assert view.library.get(ds).name == "Renamed" and store.name == "Renamed"
+    panel.delete_dataset().done(QMessageBox.StandardButton.Yes)
+    panel.trash_menu.aboutToShow.emit()
+    acts = [a for a in panel.trash_menu.actions() if a.text().startswith("Restore")]
+    assert len(acts) == 1 and "Renamed" in acts[0].text()
+    acts[0].trigger()
+    assert view.library.get(ds).n_examples == 4 and view.dataset_id == ds
+
+
+def test_validation_panel_jumps_to_the_field_and_coverage_draws(window, qloop) -> None:  # type: ignore[no-untyped-def]
+    view = tab(window)
+    bad = weather_example(2)
+    bad["messages"][2]["tool_calls"][0]["arguments"] = {"city": "Oslo", "unit": "kelvin"}
+    dataset(view, "Checked", [weather_example(0), chat_example(1, "hello"), bad])
+    job = view.validate()
+    run(qloop, view.studio.queue.wait(job))
+    run(qloop, until(lambda: view.validation.tree.topLevelItemCount() == 1))
+    item = view.validation.tree.topLevelItem(0)
+    assert item.text(0) == "error" and item.text(1) == "ex-2"
+    assert item.text(2) == "$.messages[2].tool_calls[0].arguments.unit"
+    assert view.library.get(view.dataset_id).validity.error == 1
+    view.select_example("chat-1")
+    view.validation.tree.itemClicked.emit(item, 0)
+    ed = view.editor
+    assert ed.example_id == "ex-2"
+    args = ed.cards[2].calls[0].args
+    assert args.text.hasFocus() and args.text.textCursor().selectedText() == '"unit"'
+    assert [i.path for i in args.issues] == ["$.unit"]
+    view.validity_filter.setCurrentIndex(view.validity_filter.findData("error"))
+    assert view.model.total() == 1
+
+    view.bottom.setCurrentWidget(view.coverage)
+    run(qloop, until(lambda: bool(view.coverage.mix.bars)))
+    mix = {b.label: b for b in view.coverage.mix.bars}
+    assert mix["single"].value == 2 / 3 and mix["single"].target == 0.30
+    assert [b.label for b in view.coverage.tools.bars] == ["get_weather", "send_email"]
+    assert not view.coverage.grab().isNull()
+    job = view.coverage_report()
+    run(qloop, view.studio.queue.wait(job))
+    run(qloop, until(lambda: "Gaps:" in view.coverage.report.toPlainText()))
+    assert view.coverage.tools.title == "Calls per tool"
