@@ -90,7 +90,7 @@ def build_tabs(studio: Studio) -> dict[str, QWidget]:
     from phi4studio.ui.tabs.train.view import TrainView
 
     return {
-        "Datasets": DatasetsView(),
+        "Datasets": DatasetsView(studio),
         "Train": TrainView(),
         "Export": ExportView(),
         "Playground": PlaygroundView(),
