@@ -6,6 +6,7 @@
                                           is missing, with the fix in words
     phi4studio selftest [--screenshots DIR]
     phi4studio bench ui [--seconds 10] [--jobs 4] [--rate 200]
+    phi4studio dataset list|import|validate|stats|synth|split|export   (see cli_dataset.py)
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     ui.add_argument("--rate", type=float, default=200.0, help="progress events per second per job")
     ui.add_argument("--json", action="store_true")
 
+    from phi4studio.cli_dataset import add_parser as add_dataset_parser
+
+    add_dataset_parser(sub)
     sub.add_parser("startup-probe", help=argparse.SUPPRESS)
     return ap
 
@@ -85,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             print(json.dumps(figures, indent=2))
         return 0
+    if args.command == "dataset":
+        from phi4studio.cli_dataset import run as run_dataset
+
+        return run_dataset(args)
     if args.command == "startup-probe":
         from phi4studio.ui.bench import startup_probe
 

@@ -1,0 +1,82 @@
+"""`phi4studio dataset ...` as real subprocesses in a throw-away home: exit codes and output."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from phi4studio.core.jobs.workers import app_argv
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "core" / "datasets"))
+from dsfixtures import chat_example, weather_example
+
+
+def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PHI4STUDIO_HOME": str(home)}
+    return subprocess.run(app_argv("dataset", *args), capture_output=True, text=True, env=env,
+                          timeout=120, check=False)
+
+
+def write(path: Path, rows: list[dict], tail: str = "") -> Path:  # type: ignore[type-arg]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows) + tail, encoding="utf-8")
+    return path
+
+
+def test_import_list_validate_stats_export(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    bad = weather_example(3, city="C3")
+    bad["messages"][2]["tool_calls"][0]["arguments"] = {"town": "Oslo"}
+    rows = [weather_example(i, city=f"C{i}") for i in range(3)] + [bad, chat_example(4, "hi there")]
+    src = write(tmp_path / "set.jsonl", rows, tail="{broken\n")
+
+    r = cli(home, "import", str(src), "--name", "Set")
+    assert r.returncode == 2 and "nothing was written" in r.stdout
+    assert "line 6: not valid JSON" in r.stderr
+    r = cli(home, "import", str(src), "--name", "Set", "--partial", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["imported"] == 5 and out["committed"] and out["skipped"][0].startswith("line 6")
+
+    r = cli(home, "list", "--json")
+    listed = json.loads(r.stdout)
+    assert [(d["name"], d["examples"], d["state"]) for d in listed] == [("Set", 5, "unchecked")]
+
+    r = cli(home, "validate", "set")  # names match case-insensitively
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "ex-3  $.messages[2].tool_calls[0].arguments" in r.stdout
+    assert "5 example(s): 4 ok, 0 with warnings, 1 with errors" in r.stdout
+    r = cli(home, "list")
+    assert "Set" in r.stdout and "1 with errors" in r.stdout  # the catalog row follows
+
+    r = cli(home, "stats", listed[0]["id"], "--json")
+    assert r.returncode == 0
+    stats = json.loads(r.stdout)
+    mix = {s["scenario"]: s for s in stats["scenario_mix"]}
+    assert mix["single"]["count"] == 4 and mix["single"]["target"] == 0.3
+    assert stats["tools"]["get_weather"]["calls"] == 4
+    r = cli(home, "stats", "Set")
+    assert "scenario" in r.stdout and "get_weather" in r.stdout and "gaps:" in r.stdout
+
+    out_file = tmp_path / "out" / "openai.jsonl"
+    r = cli(home, "export", "Set", "--format", "openai", "--out", str(out_file))
+    assert r.returncode == 0 and "5 example(s) written" in r.stdout
+    first = json.loads(out_file.read_text().splitlines()[0])
+    assert first["tools"][0]["type"] == "function"
+    assert isinstance(first["messages"][2]["tool_calls"][0]["function"]["arguments"], str)
+
+
+def test_validate_a_file_directly_and_bad_input(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    good = write(tmp_path / "good.jsonl", [weather_example(i, city=f"C{i}") for i in range(3)])
+    r = cli(home, "validate", str(good))
+    assert r.returncode == 0 and "3 example(s): 3 ok" in r.stdout
+    broken = write(tmp_path / "broken.jsonl", [weather_example(0)], tail="{oops\n")
+    r = cli(home, "validate", str(broken))
+    assert r.returncode == 1 and "cannot be read" in r.stderr  # an unreadable line is an error
+    r = cli(home, "validate", "no-such-dataset")
+    assert r.returncode == 2 and "No dataset named 'no-such-dataset'" in r.stderr
+    r = cli(home, "export", str(good), "--format", "nope", "--out", str(tmp_path / "x"))
+    assert r.returncode == 2 and "Unknown export format" in r.stderr
