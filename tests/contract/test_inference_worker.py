@@ -200,6 +200,9 @@ async def test_bad_requests_get_an_error_and_the_worker_keeps_serving(
     with pytest.raises(GenerationError) as bad_field:
         await client.complete({"prompt": "x", "top_p": 2.0})
     assert bad_field.value.code == "bad_request" and "top_p" in bad_field.value.message
+    with pytest.raises(GenerationError) as bad_ids:
+        await client.complete({"prompt_ids": [1, 10**6]})
+    assert bad_ids.value.code == "bad_request" and "vocabulary" in bad_ids.value.message
     with pytest.raises(GenerationError) as no_adapter:
         await client.complete({"prompt": "x", "adapter": "nope"})
     assert no_adapter.value.code == "adapter_error"
@@ -225,6 +228,28 @@ async def test_killed_worker_is_restarted_by_the_next_request(
     assert "exit code" in events[0]["reason"]
     assert result["completion_tokens"] == 5
     assert client.pid != old_pid and client.restarts == 1
+
+
+async def test_every_request_in_flight_learns_that_the_worker_died(
+    client: InferenceClient,
+) -> None:
+    first_token = asyncio.Event()
+
+    async def running() -> None:
+        async for ev in client.generate({"prompt": "One", "max_new_tokens": 2000}):
+            if ev["type"] == "token":
+                first_token.set()
+
+    tasks = [asyncio.ensure_future(running()),
+             asyncio.ensure_future(client.complete({"prompt": "Two (queued)"}))]
+    await asyncio.wait_for(first_token.wait(), 30)
+    assert client.pid is not None
+    kill_tree(client.pid, force=True)
+    results = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 30)
+    assert all(isinstance(r, WorkerDiedError) for r in results), results
+    assert "exit code" in str(results[0])
+    assert (await client.complete({"prompt": "Three", "max_new_tokens": 2}))[
+        "completion_tokens"] == 2
 
 
 async def test_concurrent_requests_are_served_in_turn(client: InferenceClient) -> None:
@@ -271,10 +296,17 @@ async def test_runs_as_a_job_in_the_gpu_slot(tiny_phi3_onnx_dir: Path) -> None:
     assert job is not None and job.state is JobState.RUNNING
     assert queue.resources_in_use()["gpu"] == 1
     assert (await client.complete({"prompt": "Hi", "max_new_tokens": 3}))["completion_tokens"] == 3
+    assert "model loaded on cpu" in job.message
+    # cancelled from the jobs panel: the worker ends; the next request starts a new job
+    queue.cancel(job)
+    assert await queue.wait(job) is JobState.CANCELLED
+    events, _ = await collect(client, {"prompt": "Hi", "max_new_tokens": 3})
+    assert events[0]["type"] == "restart"
+    second = client.job
+    assert second is not None and second is not job and second.state is JobState.RUNNING
     await client.close()
-    assert await queue.wait(job) is JobState.SUCCEEDED
+    assert await queue.wait(second) is JobState.SUCCEEDED
     assert queue.resources_in_use()["gpu"] == 0
-    assert any("model loaded on cpu" in line for line in [job.message, *job.log.lines])
 
 
 def _torch_greedy(hf_dir: Path, prompt_ids: list[int], n: int) -> list[int]:
@@ -312,6 +344,9 @@ async def test_onnx_fp32_matches_pytorch_token_by_token(
         onnx = await client.complete({"prompt": prompt, "max_new_tokens": n, "greedy": True,
                                       "add_special_tokens": False})
         assert onnx["prompt_tokens"] == len(ids)
+        # token ids in: the form export verification uses (no tokenizer in between)
+        by_ids = await client.complete({"prompt_ids": ids, "max_new_tokens": n, "greedy": True})
+        assert by_ids["token_ids"] == onnx["token_ids"]
         ref = _torch_greedy(tiny_phi3_hf_dir, ids, n)
         assert onnx["token_ids"] == ref, f"diverged on {prompt!r}"
         agree += sum(a == b for a, b in zip(onnx["token_ids"], ref, strict=False))

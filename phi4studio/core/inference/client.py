@@ -100,6 +100,7 @@ class InferenceWorkerJob(SubprocessJob):
         self._on_request = on_request
         self._on_exit = on_exit
         self.exited = False
+        self.started: asyncio.Future[dict[str, Any]] | None = None  # resolved by `start`
 
     async def run(self) -> Any:
         try:
@@ -148,10 +149,12 @@ class InferenceClient:
         self.restarts = 0
         self.job: InferenceWorkerJob | None = None
         self._task: asyncio.Task[Any] | None = None
-        self._started: asyncio.Future[Event] | None = None
-        self._streams: dict[str, asyncio.Queue[Event | BaseException]] = {}
+        # request id -> (the worker it was sent to, where its events go)
+        self._streams: dict[str, tuple[InferenceWorkerJob, asyncio.Queue[Event | BaseException]]]
+        self._streams = {}
         self._start_lock = asyncio.Lock()
         self._closed = False
+        self._ever_started = False
         self._last_exit: str | None = None
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -176,7 +179,6 @@ class InferenceClient:
         loop = asyncio.get_running_loop()
         self.info = None
         started: asyncio.Future[Event] = loop.create_future()
-        self._started = started
         job = InferenceWorkerJob(
             f"Inference: {self.model_dir.name}",
             self.argv,
@@ -184,8 +186,9 @@ class InferenceClient:
             resources=self.resources,
             on_request=self._route,
             on_exit=self._exited,
-            on_event=self._on_job_event,
         )
+        job.on_event = lambda ev: self._on_job_event(job, ev)
+        job.started = started
         self.job = job
         t0 = time.perf_counter()
         if self.submit is not None:
@@ -196,7 +199,7 @@ class InferenceClient:
         try:
             info = await asyncio.wait_for(asyncio.shield(started), self.start_timeout_s)
         except asyncio.TimeoutError:
-            self._started = None
+            job.started = None
             await self._kill(job)
             raise WorkerStartError(
                 f"the inference worker did not load {self.model_dir} within "
@@ -207,6 +210,7 @@ class InferenceClient:
                 await self._kill(job)
             raise
         self.startup_s = time.perf_counter() - t0
+        self._ever_started = True
         return info
 
     async def close(self, timeout_s: float = DEFAULT_CLOSE_TIMEOUT_S) -> None:
@@ -264,7 +268,8 @@ class InferenceClient:
         if restart is not None:
             yield restart
         stream: asyncio.Queue[Event | BaseException] = asyncio.Queue()
-        self._streams[req.id] = stream
+        assert self.job is not None
+        self._streams[req.id] = (self.job, stream)
         finished = False
         try:
             if not self._send(req.to_command()):
@@ -328,7 +333,8 @@ class InferenceClient:
         await self._ensure_running()
         rid = new_request_id()
         stream: asyncio.Queue[Event | BaseException] = asyncio.Queue()
-        self._streams[rid] = stream
+        assert self.job is not None
+        self._streams[rid] = (self.job, stream)
         try:
             if not self._send({**cmd, "id": rid}):
                 raise WorkerDiedError(self._death_message())
@@ -347,7 +353,7 @@ class InferenceClient:
         """Start the worker if needed; a `restart` event when it had been running before."""
         if self.running:
             return None
-        had_run = self.job is not None
+        had_run = self._ever_started
         reason = self._last_exit
         info = await self.start()
         if not had_run:
@@ -365,11 +371,12 @@ class InferenceClient:
         job = self.job
         return job is not None and job.alive and job.send(cmd)
 
-    def _on_job_event(self, ev: Event) -> None:
+    def _on_job_event(self, job: InferenceWorkerJob, ev: Event) -> None:
         kind = ev.get("type")
-        started = self._started
+        started = job.started
         if kind == "start":
-            self.info = ev
+            if job is self.job:
+                self.info = ev
             if started is not None and not started.done():
                 started.set_result(ev)
         elif kind == "error" and started is not None and not started.done():
@@ -378,25 +385,26 @@ class InferenceClient:
             self.on_event(ev)
 
     def _route(self, ev: Event) -> None:
-        stream = self._streams.get(str(ev.get("id")))
-        if stream is not None:
-            stream.put_nowait(ev)
+        entry = self._streams.get(str(ev.get("id")))
+        if entry is not None:
+            entry[1].put_nowait(ev)
         if self.on_event is not None:
             self.on_event(ev)
 
     def _exited(self, job: InferenceWorkerJob) -> None:
-        if job is not self.job:
-            return
-        self._last_exit = self._describe_exit(job)
-        started = self._started
+        how = self._describe_exit(job)
+        self._last_exit = how
+        started = job.started
         if started is not None and not started.done():
             started.set_exception(WorkerStartError(
-                f"the inference worker exited before loading the model: {self._last_exit}"))
-        self._fail_streams(WorkerDiedError(self._death_message()))
+                f"the inference worker exited before loading the model: {how}"))
+        self._fail_streams(WorkerDiedError(f"the inference worker stopped ({how})"), job)
 
-    def _fail_streams(self, exc: BaseException) -> None:
-        for stream in self._streams.values():
-            stream.put_nowait(exc)
+    def _fail_streams(self, exc: BaseException, job: InferenceWorkerJob | None = None) -> None:
+        """Ends the requests sent to `job` (None: all of them) with `exc`."""
+        for owner, stream in self._streams.values():
+            if job is None or owner is job:
+                stream.put_nowait(exc)
 
     @staticmethod
     def _describe_exit(job: InferenceWorkerJob) -> str:

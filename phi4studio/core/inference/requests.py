@@ -65,8 +65,9 @@ def new_request_id() -> str:
 
 @dataclass
 class GenerateRequest:
-    """One generation. Exactly one of `prompt` (text sent as is) and `messages` (rendered by the
-    model folder's chat template, with `tools` when given).
+    """One generation. Exactly one of `prompt` (text, tokenized as is), `messages` (rendered by
+    the model folder's chat template, with `tools` when given) and `prompt_ids` (token ids, for
+    exact comparisons such as export verification).
 
     Sampling fields left at None use the model folder's genai_config.json `search` defaults.
     `greedy=True` (or `temperature=0`) takes the most likely token at every step and ignores
@@ -75,6 +76,7 @@ class GenerateRequest:
 
     prompt: str | None = None
     messages: list[dict[str, Any]] | None = None
+    prompt_ids: list[int] | None = None
     tools: list[dict[str, Any]] | None = None
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
     temperature: float | None = None
@@ -102,6 +104,8 @@ class GenerateRequest:
             cmd["prompt"] = self.prompt
         if self.messages is not None:
             cmd["messages"] = self.messages
+        if self.prompt_ids is not None:
+            cmd["prompt_ids"] = list(self.prompt_ids)
         if self.tools is not None:
             cmd["tools"] = self.tools
         for name in ("temperature", "top_p", "top_k", "repetition_penalty", "seed", "adapter",
@@ -122,11 +126,17 @@ class GenerateRequest:
             rid = new_request_id()
         elif not isinstance(rid, (str, int)) or isinstance(rid, bool):
             raise RequestError("'id' must be a string")
-        prompt, messages = cmd.get("prompt"), cmd.get("messages")
-        if (prompt is None) == (messages is None):
-            raise RequestError("give exactly one of 'prompt' (text) and 'messages' (a list)")
+        prompt, messages, ids = cmd.get("prompt"), cmd.get("messages"), cmd.get("prompt_ids")
+        if sum(x is not None for x in (prompt, messages, ids)) != 1:
+            raise RequestError("give exactly one of 'prompt' (text), 'messages' (a list) and "
+                               "'prompt_ids' (token ids)")
         if prompt is not None and not isinstance(prompt, str):
             raise RequestError("'prompt' must be a string")
+        if ids is not None and (
+            not isinstance(ids, list) or not ids
+            or not all(isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in ids)
+        ):
+            raise RequestError("'prompt_ids' must be a non-empty list of token ids")
         if messages is not None:
             messages = _messages(messages)
         tools = cmd.get("tools")
@@ -141,6 +151,7 @@ class GenerateRequest:
         return cls(
             prompt=prompt,
             messages=messages,
+            prompt_ids=list(ids) if ids is not None else None,
             tools=tools,
             max_new_tokens=_int(cmd, "max_new_tokens", DEFAULT_MAX_NEW_TOKENS, low=1),
             temperature=_float(cmd, "temperature", low=0.0),

@@ -217,6 +217,8 @@ class Engine:
     def render_prompt(self, req: GenerateRequest) -> str:
         if req.prompt is not None:
             return req.prompt
+        if req.prompt_ids is not None:
+            return ""
         try:
             return str(self._tok.apply_chat_template(
                 json.dumps(req.messages),
@@ -268,9 +270,16 @@ class Engine:
         """Run one request to its end; returns the `result` fields (not the id)."""
         t_start = time.perf_counter()
         prompt = self.render_prompt(req)
-        add_special = (req.prompt is not None) if req.add_special_tokens is None else \
-            req.add_special_tokens
-        ids = self.encode(prompt, add_special)
+        if req.prompt_ids is not None:
+            ids = list(req.prompt_ids)
+            vocab = self.genai_config.get("model", {}).get("vocab_size")
+            if isinstance(vocab, int) and max(ids) >= vocab:
+                raise RequestError(f"prompt_ids holds {max(ids)}, outside the vocabulary "
+                                   f"(size {vocab})")
+        else:
+            add_special = (req.prompt is not None) if req.add_special_tokens is None else \
+                req.add_special_tokens
+            ids = self.encode(prompt, add_special)
         n_prompt = len(ids)
         if n_prompt == 0:
             raise RequestError("the prompt is empty", code="empty_prompt")
