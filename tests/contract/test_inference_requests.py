@@ -82,3 +82,36 @@ def test_stop_strings_are_found_across_pieces() -> None:
     text += "_call> more"
     assert stop_strings_hit(text, ["</tool_call>"], 9) == 3
     assert stop_strings_hit("xxENDyyEND", ["END", "yy"], 0) == 2
+
+
+def test_provider_order_for_auto() -> None:
+    from phi4studio.workers.inference.engine import Engine, configured_provider
+
+    def cfg(*providers: str) -> dict[str, object]:
+        opts = [{p: {}} for p in providers]
+        return {"model": {"decoder": {"session_options": {"provider_options": opts}}}}
+
+    assert configured_provider(cfg()) is None
+    assert configured_provider(cfg("cuda")) == "cuda"
+    assert configured_provider(cfg("DML")) == "dml"
+    assert configured_provider({"model": None}) is None
+
+    class NoGpu:
+        @staticmethod
+        def is_cuda_available() -> bool:
+            return False
+
+        @staticmethod
+        def is_dml_available() -> bool:
+            return False
+
+    engine = Engine.__new__(Engine)
+    engine._og = NoGpu()
+    engine.genai_config = cfg("dml")
+    # built for DirectML: tried first (and reported when it can't be), then the CPU
+    assert engine._candidates("auto") == ["dml", "cpu"]
+    assert "onnxruntime-genai-directml" in (engine._unavailable("dml") or "")
+    engine.genai_config = cfg()
+    assert engine._candidates("auto") == ["cpu"]
+    assert engine._candidates("cuda") == ["cuda", "cpu"]
+    assert engine._candidates("cpu") == ["cpu"]

@@ -143,6 +143,11 @@ async def test_stop_ends_a_generation_promptly(client: InferenceClient, figures:
     assert after["stop_reason"] == "max_tokens" and after["completion_tokens"] == 4
 
 
+async def test_a_full_context_window_ends_the_generation(client: InferenceClient) -> None:
+    r = await client.complete({"prompt_ids": [42] * 2040, "max_new_tokens": 100, "greedy": True})
+    assert r["stop_reason"] == "context_length" and r["completion_tokens"] == 8
+
+
 async def test_stop_strings(client: InferenceClient) -> None:
     full = await client.complete({"prompt": "Hello there", "max_new_tokens": 30, "greedy": True})
     stop = full["text"][12:15]
