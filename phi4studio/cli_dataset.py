@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import shlex
 import sys
 import tempfile
@@ -91,6 +92,9 @@ def run(args: argparse.Namespace) -> int:
     except StudioError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silences the flush at exit
+        return 0
     except KeyboardInterrupt:  # pragma: no cover
         print("interrupted", file=sys.stderr)
         return 130
@@ -302,25 +306,70 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from phi4studio.core.datasets import workflows
+    import asyncio
 
-    synth = getattr(workflows, "run_synthesis", None)
-    if synth is None:
-        print("error: synthesis is not available in this build yet", file=sys.stderr)
-        return 2
-    return int(synth(args, _library(args), _Progress(),  # pragma: no cover
-                     shlex.split(args.mcp) if args.mcp else None))
+    from phi4studio.core.datasets.catalog import load_tool_catalog
+    from phi4studio.core.datasets.library import new_dataset_id, store_file
+    from phi4studio.core.datasets.workflows_synth import parse_mix, run_synthesis
+
+    if args.mcp:
+        from phi4studio.core.datasets.importers.mcp_tools import list_server_tools
+
+        argv = shlex.split(args.mcp)
+        found = asyncio.run(list_server_tools(argv[0], argv[1:], timeout=60))
+        tools = found.tools
+        print(f"{found.server_name or argv[0]}: {len(tools)} tool(s)", file=sys.stderr)
+    else:
+        tools = load_tool_catalog(args.tools)
+    mix = parse_mix(args.mix) if args.mix else None
+    lib = _library(args)
+    progress = _Progress()
+    if args.into:
+        info = lib.find(args.into)
+        report = run_synthesis(info.path, tools, args.n, seed=args.seed, mix=mix,
+                               progress=progress)
+        ds_id, name = info.id, info.name
+    else:
+        ds_id, name = new_dataset_id(), lib.unique_name(args.name or "Synthetic")
+        report = run_synthesis(store_file(lib.workspace, ds_id), tools, args.n, seed=args.seed,
+                               mix=mix, create_name=name, progress=progress)
+        lib.register(ds_id, name)
+    progress.done()
+    lib.sync(ds_id, emit=False)
+    if args.json:
+        _print_json({"dataset": ds_id, "name": name, "added": report.added, "seed": args.seed})
+    else:
+        print(f"{report.message} into {name} ({ds_id})")
+    return 0
 
 
 def cmd_split(args: argparse.Namespace) -> int:
-    from phi4studio.core.datasets import workflows
+    from phi4studio.core.datasets.split import find_leaks
+    from phi4studio.core.datasets.workflows_synth import describe_plan, run_split
 
-    split = getattr(workflows, "run_split", None)
-    if split is None:
-        print("error: splitting is not available in this build yet", file=sys.stderr)
+    try:
+        parts = [float(x) for x in args.ratios.split(",")]
+    except ValueError:
+        parts = []
+    if len(parts) != 3:
+        print("error: --ratios takes three numbers: train,validation,test", file=sys.stderr)
         return 2
-    with _open_store(args, args.dataset) as store:  # pragma: no cover
-        return int(split(store, args))
+    ratios = dict(zip(("train", "validation", "test"), parts, strict=True))
+    holdout = [t.strip() for t in args.holdout_tools.split(",") if t.strip()]
+    progress = _Progress()
+    with _open_store(args, args.dataset) as store:
+        plan = run_split(store, ratios=ratios, seed=args.seed, holdout_tools=holdout,
+                         progress=progress)
+        leaks = find_leaks(store)
+    progress.done()
+    if args.json:
+        _print_json({"counts": dict(plan.counts), "groups": plan.n_groups,
+                     "held_out": plan.held_out, "leaks": len(leaks)})
+    else:
+        print(describe_plan(plan))
+        print("no conversation is in two splits" if not leaks
+              else f"{len(leaks)} group(s) of equal conversations span splits")
+    return 0
 
 
 COMMANDS = {

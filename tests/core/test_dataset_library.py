@@ -19,7 +19,7 @@ from phi4studio.core.jobs import JobQueue, JobState
 from phi4studio.core.workspace import Workspace, open_workspace
 
 sys.path.insert(0, str(Path(__file__).parent / "datasets"))
-from dsfixtures import WEATHER_TOOL, chat_example, weather_example  # noqa: E402
+from dsfixtures import WEATHER_TOOL, chat_example, weather_example
 
 
 @pytest.fixture
@@ -220,3 +220,35 @@ def test_check_arguments_reports_an_invalid_schema_and_formats() -> None:
     assert len(issues) == 1 and "itself invalid" in issues[0].message
     email = {"type": "object", "properties": {"to": {"type": "string", "format": "email"}}}
     assert [i.path for i in wf.check_arguments('{"to": "nope"}', email)] == ["$.to"]
+
+
+async def test_synthesis_and_split_jobs(ws: Workspace) -> None:
+    from phi4studio.core.datasets.workflows_synth import parse_mix, split_job, synth_job
+
+    queue = JobQueue({"cpu": 1, "gpu": 1})
+    lib = DatasetLibrary(lambda: ws, queue)
+    tools = [WEATHER_TOOL, {"name": "add", "description": "Add two numbers.", "inputSchema": {
+        "type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}},
+        "required": ["a", "b"]}}]
+    assert parse_mix("single=30%, parallel=0.2") == {"single": 30.0, "parallel": 0.2}
+    job = synth_job(lib, tools=tools, n=40, seed=3, new_name="Syn")
+    assert await queue.wait(job) is JobState.SUCCEEDED, job.error
+    info = lib.get(job.made_dataset)
+    assert info.name == "Syn" and info.n_examples == 40
+    again = synth_job(lib, tools=tools, n=10, seed=3, dataset_id=info.id)
+    assert lib.busy(info.id) is again
+    await queue.wait(again)
+    assert lib.get(info.id).n_examples == 50  # same seed, same ids: renamed, none lost
+    bad = synth_job(lib, tools=[{"name": "x", "inputSchema": {"type": 7}}], n=5, new_name="Bad")
+    assert await queue.wait(bad) is JobState.FAILED and "invalid" in (bad.error or "")
+    assert [d.name for d in lib.datasets()] == ["Syn"]
+    assert len(list(ws.datasets_dir.glob("*.sqlite"))) == 1
+
+    sjob = split_job(lib, info.id, seed=1, holdout_tools=["add"])
+    assert await queue.wait(sjob) is JobState.SUCCEEDED, sjob.error
+    store = lib.store(info.id)
+    assert set(store.counts_by("split")) <= {"train", "validation", "test"}
+    assert store.count(ExampleFilter(called_tool="add", split="train")) == 0
+    assert [v.name for v in store.versions.list()] == ["Before split (seed 1)"]
+    await queue.shutdown()
+    lib.close()

@@ -160,9 +160,10 @@ def test_import_wizard_previews_reports_bad_lines_and_commits(window, qloop, tmp
     dlg._reread()
     run(qloop, until(lambda: dlg.job.state.finished and dlg.examples.rowCount() == 20))
 
+    before = view.library.datasets()  # the first-run sample dataset
     dlg.next_button.click()  # import: a bad line, so nothing is written; the report lists it
     run(qloop, until(lambda: dlg.nav.page == "report"))
-    assert view.library.datasets() == []
+    assert view.library.datasets() == before
     assert dlg.report_list.item(0).text().startswith("line 8: not valid JSON")
     assert dlg.next_button.text() == "Import the 30 good example(s)"
     dlg.next_button.click()
@@ -170,8 +171,8 @@ def test_import_wizard_previews_reports_bad_lines_and_commits(window, qloop, tmp
     info = view.library.find("Weather calls")
     assert info.n_examples == 30 and view.dataset_id == info.id
     assert view.model.total() == 30 and "30 example(s) imported" in dlg.done_label.text()
-    assert view.list_panel.model.data(view.list_panel.model.index(0, 0)).startswith(
-        "Weather calls\n30 examples")
+    lm = view.list_panel.model
+    assert lm.data(lm.index(lm.row_of(info.id), 0)).startswith("Weather calls\n30 examples")
     dlg.close()
 
 
@@ -223,12 +224,13 @@ def test_large_dataset_pages_lazily_and_filters_fast(window, qloop, qtbot, figur
     lib.register(ds, "Big")  # a new dataset in the list is selected
     assert view.dataset_id == ds and lib.get(ds).n_examples == n
     view.open_dataset(None)
+    read_before = view.model.pages_read
     t0 = time.perf_counter()
     view.open_dataset(ds)
     view.table.viewport().repaint()
     figures("datasets tab: open 20k dataset + first page (ms)", (time.perf_counter() - t0) * 1e3)
     model, table = view.model, view.table
-    assert model.rowCount() == n and model.pages_read <= 2
+    assert model.rowCount() == n and model.pages_read - read_before <= 2
     assert view.count_label.text() == "20,000"
 
     # jump anywhere: one keyset page per jump, never the whole dataset
@@ -279,8 +281,8 @@ def test_delete_to_trash_undo_restore_and_rename(window, qloop, qtbot) -> None: 
     assert view.library.get(ds).n_examples == 4
     box = panel.delete_dataset()
     box.done(QMessageBox.StandardButton.Yes)
-    assert view.library.datasets() == [] and panel.undo_bar.isVisibleTo(panel)
-    assert view.dataset_id is None and view.model.rowCount() == 0
+    assert ds not in [d.id for d in view.library.datasets()]
+    assert panel.undo_bar.isVisibleTo(panel) and view.dataset_id != ds
     panel.undo_button.click()
     assert view.dataset_id == ds and view.model.rowCount() == 4
     store = view.library.store(ds)
@@ -330,3 +332,52 @@ def test_validation_panel_jumps_to_the_field_and_coverage_draws(window, qloop) -
     run(qloop, view.studio.queue.wait(job))
     run(qloop, until(lambda: "Gaps:" in view.coverage.report.toPlainText()))
     assert view.coverage.tools.title == "Calls per tool"
+
+
+def test_synthesis_split_and_export_dialogs(window, qloop, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtWidgets import QDialogButtonBox
+
+    from phi4studio.ui.tabs.datasets import dialogs
+
+    view = tab(window)
+    queue = view.studio.queue
+
+    def ok(dlg: Any) -> Any:
+        dlg.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+        job = queue.jobs[-1]
+        run(qloop, queue.wait(job))
+        return job
+
+    dlg = dialogs.show_synthesis(view)
+    assert dlg.isVisible() and dlg.catalog.text().endswith("tools.json")
+    dlg.n.setValue(60)
+    dlg.seed.setValue(5)
+    dlg.new_name.setText("Synth")
+    job = ok(dlg)
+    run(qloop, until(lambda: view.dataset_id == job.made_dataset))
+    assert view.model.total() == 60 and view.library.get(view.dataset_id).name == "Synth"
+    tools = view.store.tool_counts()
+
+    dlg = dialogs.show_split(view)
+    first = dlg.holdout.item(0)
+    first.setCheckState(Qt.CheckState.Checked)
+    held = first.text()
+    job = ok(dlg)
+    assert "train" in job.message, job.error
+    splits = view.store.counts_by("split")
+    assert None not in splits and splits["test"] >= tools[held][1]
+    assert [v.name for v in view.store.versions.list()] == ["Before split (seed 0)"]
+    run(qloop, until(lambda: view.model.row(0).split is not None))  # the table follows
+
+    dlg = dialogs.show_export(view)
+    dlg.format.setCurrentIndex(dlg.format.findData("trl"))
+    dlg.which.setCurrentIndex(dlg.which.findData("train"))
+    out = tmp_path / "train.jsonl"
+    dlg.out.setText(str(out))
+    job = ok(dlg)
+    assert job.error is None and len(out.read_text().splitlines()) == splits["train"]
+    dlg = dialogs.show_synthesis(view)
+    dlg.from_server.setChecked(True)
+    dlg.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+    assert "command that starts the MCP server" in dlg.error.text() and dlg.isVisible()
+    dlg.reject()

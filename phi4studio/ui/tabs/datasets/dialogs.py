@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,8 +14,8 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
-    QMessageBox,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -60,15 +59,21 @@ class _JobDialog(QDialog):
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
         self.buttons.accepted.connect(self._accept)
         self.buttons.rejected.connect(self.reject)
+        self.error = QLabel(self)
+        self.error.setWordWrap(True)
+        self.error.setStyleSheet("color: #cf222e;")
+        self.error.hide()
         lay = QVBoxLayout(self)
         lay.addLayout(self.form)
+        lay.addWidget(self.error)
         lay.addWidget(self.buttons)
 
     def _accept(self) -> None:
         try:
             job = self.submit()
-        except DatasetError as exc:
-            QMessageBox.warning(self, self.windowTitle(), str(exc))  # pragma: no cover
+        except (DatasetError, OSError, ValueError) as exc:
+            self.error.setText(str(exc))
+            self.error.show()
             return
         self.view.say(f"{job.name}: running (see the Jobs dock)")
         self.accept()
@@ -132,23 +137,15 @@ def show_export(view: DatasetsView) -> QDialog | None:
     return _open(view, ExportDialog(view))
 
 
-def _missing(view: DatasetsView, module: str, what: str) -> bool:
-    if importlib.util.find_spec(module) is not None:
-        return False
-    view.say(f"{what} is not available in this build yet.")
-    return True
-
-
-def show_synthesis(view: DatasetsView) -> QDialog | None:
-    if _missing(view, "phi4studio.core.datasets.synthesis", "Synthesis"):
-        return None
+def show_synthesis(view: DatasetsView) -> QDialog:
     from phi4studio.ui.tabs.datasets.synth_dialog import SynthesisDialog
 
+    view.editor.flush()
     return _open(view, SynthesisDialog(view))
 
 
 def show_split(view: DatasetsView) -> QDialog | None:
-    if view.dataset_id is None or _missing(view, "phi4studio.core.datasets.split", "Splitting"):
+    if view.dataset_id is None:
         return None
     from phi4studio.ui.tabs.datasets.synth_dialog import SplitDialog
 
