@@ -42,6 +42,7 @@ class Studio:
         settings = loaded.settings
         messages = [loaded.message] if loaded.message else []
         target = workspace or Path(settings.workspace or dirs.default_workspace)
+        first_run = not (dirs.default_workspace / "catalog.sqlite").exists()
         try:
             ws = open_workspace(target)
         except WorkspaceError as exc:
@@ -57,7 +58,24 @@ class Studio:
         queue.restore(ws.catalog.job_history(HISTORY_LIMIT))
         studio = cls(dirs, store, settings, ws, queue, messages)
         studio._remember(ws.root)
+        if first_run and ws.root == dirs.default_workspace.expanduser().resolve():
+            studio._add_sample_dataset()
         return studio
+
+    def _add_sample_dataset(self) -> None:
+        """First run: the new default workspace starts with the shipped sample dataset (a
+        synchronous import: it takes well under 0.3 s)."""
+        from phi4studio.core.datasets.library import DatasetLibrary
+        from phi4studio.core.datasets.workflows import seed_sample
+
+        library = DatasetLibrary(lambda: self.workspace)
+        try:
+            seed_sample(library)
+        except Exception as exc:  # noqa: BLE001 - a sample never stops the app from starting
+            log.warning("could not add the sample dataset: %s", exc)
+            self.messages.append(f"The sample dataset could not be added: {exc}")
+        finally:
+            library.close()
 
     # --- settings ---------------------------------------------------------------------------
     def save_settings(self) -> None:

@@ -381,3 +381,30 @@ def test_synthesis_split_and_export_dialogs(window, qloop, tmp_path) -> None:  #
     dlg.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
     assert "command that starts the MCP server" in dlg.error.text() and dlg.isVisible()
     dlg.reject()
+
+
+def test_first_run_shows_the_sample_dataset_once(window, qloop, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+
+    from phi4studio.core.datasets.library import DatasetLibrary
+    from phi4studio.core.datasets.workflows import SAMPLE_FILE, SAMPLE_NAME
+    from phi4studio.core.paths import resource
+    from phi4studio.core.studio import Studio
+
+    if not resource(*SAMPLE_FILE).is_file():
+        pytest.skip("no sample dataset in resources/")
+    view = tab(window)
+    infos = view.library.datasets()
+    assert [d.name for d in infos] == [SAMPLE_NAME] and view.dataset_id == infos[0].id
+    assert view.model.total() == infos[0].n_examples > 0 and view.editor.example_id
+    view.library.delete(infos[0].id)  # a deleted sample stays deleted
+    again = Studio.open()
+    lib = DatasetLibrary(lambda: again.workspace)
+    assert lib.datasets() == []
+    lib.close()
+    again.close()
+    other = Studio.open(workspace=tmp_path / "other")  # only the default workspace gets it
+    lib = DatasetLibrary(lambda: other.workspace)
+    assert lib.datasets() == []
+    lib.close()
+    other.close()
