@@ -54,6 +54,10 @@ class ContentEdit(QPlainTextEdit):
         n = max(2, min(12, int(lines)))
         self.setFixedHeight(self.fontMetrics().lineSpacing() * n + 12)
 
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self.fit()  # wrapped lines change with the width
+
     def focusOutEvent(self, event: Any) -> None:
         super().focusOutEvent(event)
         self.left.emit()

@@ -38,7 +38,6 @@ from phi4studio.ui.tabs.datasets.qmodels import COL_PREVIEW, COLUMNS, ExampleTab
 
 SEARCH_DEBOUNCE_MS = 250
 PANELS_DEBOUNCE_MS = 300
-ALL = "All"
 
 
 def _combo(items: list[tuple[str, str | None]], tip: str, parent: QWidget) -> QComboBox:
@@ -64,12 +63,13 @@ class DatasetsView(QWidget):
         self.list_panel.status.connect(self.say)
 
         # filter bar + table
-        self.scenario_filter = _combo([(ALL, None), *((s, s) for s in SCENARIOS),
+        self.scenario_filter = _combo([("All scenarios", None), *((s, s) for s in SCENARIOS),
                                        ("(not set)", NONE)], "Scenario", self)
-        self.split_filter = _combo([(ALL, None), *((s, s) for s in SPLITS), ("(no split)", NONE)],
-                                   "Split", self)
+        self.split_filter = _combo([("All splits", None), *((s, s) for s in SPLITS),
+                                    ("(no split)", NONE)], "Split", self)
         self.tool_filter = _combo([("All tools", None)], "Tool offered or called", self)
-        self.validity_filter = _combo([(ALL, None), *((v, v) for v in VALIDITY_VALUES)],
+        self.validity_filter = _combo([("Any validity", None),
+                                       *((v, v) for v in VALIDITY_VALUES)],
                                       "Validation state", self)
         self.search = QLineEdit(self)
         self.search.setPlaceholderText("Search text, tool names, argument values…")
@@ -261,7 +261,9 @@ class DatasetsView(QWidget):
             self.editor.load(self.store, None)
 
     def _show_count(self) -> None:
-        total = self.store.count() if self.store is not None else 0
+        total = 0
+        if self.dataset_id is not None and self.store is not None:
+            total = self.library.get(self.dataset_id).n_examples  # kept in sync: no COUNT(*)
         shown = self.model.total()
         self.count_label.setText(f"{shown:,} of {total:,}" if shown != total else f"{total:,}")
 
