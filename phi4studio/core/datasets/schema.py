@@ -211,8 +211,9 @@ _SPACE = re.compile(r"\s+")
 
 def normalize_text(text: str) -> str:
     """Lower case, accents folded, punctuation dropped, whitespace collapsed."""
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    if not text.isascii():
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(ch for ch in text if not unicodedata.combining(ch))
     return _SPACE.sub(" ", _PUNCT.sub(" ", text.casefold())).strip()
 
 

@@ -162,7 +162,8 @@ def test_deterministic_per_seed_and_per_index() -> None:
     assert a == list(synthesize(CATALOG, 20, seed=4))
     assert a != list(synthesize(CATALOG, 20, seed=5))
     syn = Synthesizer(CATALOG, seed=4)
-    assert syn.example(13, syn.plan(20)[13]) == a[13]
+    plan = syn.plan(20)
+    assert syn.example(13, plan[13], plan[:13].count(plan[13])) == a[13]
     assert len({e["id"] for e in a}) == 20
 
 

@@ -79,7 +79,10 @@ class Synthesizer:
 
     def generate(self, n: int, *, progress: Callable[[float, str], None] | None = None,
                  cancelled: Callable[[], bool] | None = None) -> Iterator[dict[str, Any]]:
+        seen: dict[str, int] = {}
         for i, scenario in enumerate(self.plan(n)):
+            occurrence = seen.get(scenario, 0)
+            seen[scenario] = occurrence + 1
             if i % 100 == 0:
                 if cancelled is not None and cancelled():
                     from phi4studio.core.jobs.model import JobCancelled
@@ -87,13 +90,16 @@ class Synthesizer:
                     raise JobCancelled()
                 if progress is not None:
                     progress(i / max(n, 1), f"{i} of {n} example(s)")
-            yield self.example(i, scenario)
+            yield self.example(i, scenario, occurrence)
         if progress is not None:
             progress(1.0, f"{n} example(s)")
 
-    def example(self, index: int, scenario: str) -> dict[str, Any]:
+    def example(self, index: int, scenario: str, occurrence: int = 0) -> dict[str, Any]:
+        """Example `index` of a run; `occurrence` counts earlier examples of its scenario
+        (irrelevance uses it to go through its requests without repeats)."""
         rng = random.Random(f"{self.seed}:{index}")
         b = _Builder(self, rng)
+        b.occurrence = occurrence
         build = {
             "single": b.single, "multiple": b.multiple, "parallel": b.parallel,
             "multi_turn": b.multi_turn, "missing_info_or_error": b.missing_or_error,
@@ -127,6 +133,7 @@ class _Builder:
         self.offered: list[dict[str, Any]] = []
         self.tags: list[str] = []
         self.scenario: str | None = None
+        self.occurrence = 0
         self._n = 0
 
     # --- pieces -----------------------------------------------------------------------------
@@ -278,7 +285,12 @@ class _Builder:
         pool = pool or self.syn.tools
         k = min(len(pool), self.rng.randint(1, 3))
         self.offered = self.rng.sample(pool, k)
-        question, answer = self.rng.choice(vocab.IRRELEVANT)
+        bank = vocab.IRRELEVANT
+        order = random.Random(f"{self.syn.seed}:irrelevance").sample(range(len(bank)), len(bank))
+        question, answer = bank[order[self.occurrence % len(bank)]]
+        lead = vocab.LEADS[(self.occurrence // len(bank)) % len(vocab.LEADS)]
+        if lead:
+            question = lead + question[:1].lower() + question[1:]
         self.user(question)
         self.assistant(answer)
 

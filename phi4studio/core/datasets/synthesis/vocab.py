@@ -148,7 +148,25 @@ IRRELEVANT: list[tuple[str, str]] = [
      "\"Good morning\" in Spanish is \"buenos días\"."),
     ("Turn off the lights in the living room.",
      "I can't control smart-home devices with the tools available to me here."),
+    ("What's the difference between a latte and a flat white?",
+     "A flat white has less milk and a thinner layer of microfoam than a latte, so the coffee "
+     "tastes stronger."),
+    ("Suggest a name for my new sourdough starter.",
+     "A few ideas: \"Clint Yeastwood\", \"Bread Pitt\" or, for something calmer, "
+     "\"Doughlores\"."),
+    ("Can you recommend a classic novel for a long flight?",
+     "\"The Count of Monte Cristo\" is long, gripping and perfect for a flight; \"Pride and "
+     "Prejudice\" is a lighter choice."),
+    ("Play some relaxing music.",
+     "I can't play audio with the tools I have. A music app with a \"calm\" or \"focus\" "
+     "playlist would do the trick."),
+    ("Why is the sky blue?",
+     "Sunlight scatters off air molecules, and shorter blue wavelengths scatter much more than "
+     "red ones, so blue light reaches your eyes from every direction."),
+    ("Call my mom and tell her I'll be late.",
+     "I can't make phone calls. You could send her a quick text, or I can help you word one."),
 ]
+LEADS = ["", "Quick question: ", "Hey! ", "Random one, but "]
 
 SYSTEM_PROMPTS = [
     "You are a helpful assistant with access to tools. Call a tool when it helps answer the "
