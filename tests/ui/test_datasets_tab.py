@@ -118,6 +118,10 @@ def test_editor_checks_arguments_as_you_type_autosaves_and_undoes(window, qloop,
     assert ed.flush() and ed.drafts == 1
     assert view.select_example("ex-0") and view.select_example("ex-1")
     assert ed.cards[2].calls[1].args.plain_text() == '{"city": '
+    # a pending edit is written when the tab goes away (another tab, the window closing)
+    ed.cards[0].content.setPlainText("Be brief.")
+    window.tabs.setCurrentIndex(1)
+    assert store.get_dict("ex-1")["messages"][0]["content"] == "Be brief."
 
 
 def test_import_wizard_previews_reports_bad_lines_and_commits(window, qloop, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import sqlite3
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -309,7 +310,7 @@ class ExampleEditor(QWidget):
         self.saving = True
         try:
             self.store.update(copy.deepcopy(self.data))
-        except DatasetError as exc:
+        except (DatasetError, sqlite3.Error) as exc:
             self._dirty = True
             self.status.emit(f"Not saved: {exc}")
             return False

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence, QShowEvent
+from PySide6.QtGui import QAction, QHideEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -335,6 +335,7 @@ class DatasetsView(QWidget):
 
     def _queue_event(self, what: str, job: Job | None) -> None:
         if what in ("reset", "added") and self.library.workspace_changed():
+            self.editor.flush()  # into the old workspace's dataset, still open
             QTimer.singleShot(0, self.workspace_switched)
 
     def workspace_switched(self) -> None:
@@ -342,6 +343,10 @@ class DatasetsView(QWidget):
         self.dataset_id, self.store = None, None
         self.library.close_stores()
         self.list_panel.reload()
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        self.editor.flush()  # another tab, or the window closing: the pending edit is saved
+        super().hideEvent(event)
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
