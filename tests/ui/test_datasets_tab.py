@@ -336,6 +336,8 @@ def test_validation_panel_jumps_to_the_field_and_coverage_draws(window, qloop) -
     run(qloop, view.studio.queue.wait(job))
     run(qloop, until(lambda: "Gaps:" in view.coverage.report.toPlainText()))
     assert view.coverage.tools.title == "Calls per tool"
+    assert view.coverage.lengths.isVisibleTo(view.coverage)
+    assert sum(b.value for b in view.coverage.lengths.bars) == 3
 
 
 def test_synthesis_split_and_export_dialogs(window, qloop, tmp_path) -> None:  # type: ignore[no-untyped-def]

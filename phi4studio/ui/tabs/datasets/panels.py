@@ -115,6 +115,8 @@ class CoveragePanel(QWidget):
         super().__init__(parent)
         self.mix = BarChart("Scenario mix (bar) vs target (tick)", self, scale_max=0.6)
         self.tools = BarChart("Examples calling each tool", self)
+        self.lengths = BarChart("Length histogram (~tokens)", self)
+        self.lengths.hide()
         self.report = QPlainTextEdit(self)
         self.report.setReadOnly(True)
         self.report.setPlaceholderText("Full report: parameters and enum values used, lengths, "
@@ -125,6 +127,7 @@ class CoveragePanel(QWidget):
         il = QVBoxLayout(inner)
         il.addWidget(self.mix)
         il.addWidget(self.tools)
+        il.addWidget(self.lengths)
         il.addWidget(self.report_button, 0, Qt.AlignmentFlag.AlignLeft)
         il.addWidget(self.report, 1)
         scroll = QScrollArea(self)
@@ -136,6 +139,7 @@ class CoveragePanel(QWidget):
 
     def load(self, store: DatasetStore | None) -> None:
         self.report.clear()
+        self.lengths.hide()
         if store is None:
             self.mix.set_bars([])
             self.tools.set_bars([])
@@ -165,6 +169,11 @@ class CoveragePanel(QWidget):
             self.tools.title = "Calls per tool"
             self.tools.set_bars([Bar(t, n, None, str(n), "#8250df")
                                  for t, n in report.calls_per_tool.most_common(25)])
+        est = " (estimated: characters / 4)" if report.length_is_estimate else ""
+        self.lengths.title = f"Length histogram, tokens{est}"
+        self.lengths.set_bars([Bar(f"{lo}–{hi - 1}" if hi else f"{lo}+", n, None, str(n),
+                                   "#1f6feb") for lo, hi, n in report.length_histogram()])
+        self.lengths.show()
         lines = [f"{report.n_examples} examples ({report.inferred} with an inferred scenario)"]
         lines.append("Lengths (~tokens): " + ", ".join(
             f"{lo}+: {n}" for lo, _hi, n in report.length_histogram() if n))
