@@ -80,3 +80,22 @@ def test_validate_a_file_directly_and_bad_input(tmp_path: Path) -> None:
     assert r.returncode == 2 and "No dataset named 'no-such-dataset'" in r.stderr
     r = cli(home, "export", str(good), "--format", "nope", "--out", str(tmp_path / "x"))
     assert r.returncode == 2 and "Unknown export format" in r.stderr
+
+
+def test_synth_then_split(tmp_path: Path) -> None:
+    from phi4studio.core.paths import resource
+
+    home = tmp_path / "home"
+    r = cli(home, "synth", "--tools", str(resource("samples", "tools.json")), "-n", "40",
+            "--seed", "1", "--mix", "single=50,parallel=50", "--name", "S", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["added"] == 40
+    r = cli(home, "stats", "S", "--json")
+    mix = {s["scenario"]: s["count"] for s in json.loads(r.stdout)["scenario_mix"]}
+    assert mix["single"] == 20 and mix["parallel"] == 20
+    r = cli(home, "split", "S", "--ratios", "0.5,0.25,0.25", "--seed", "2", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert sum(out["counts"].values()) == 40 and out["leaks"] == 0
+    r = cli(home, "split", "S", "--ratios", "1,2")
+    assert r.returncode == 2 and "three numbers" in r.stderr
