@@ -125,8 +125,9 @@ def run(n: int = 100_000, workdir: Path | None = None,
         after = rows[-1].pos if rows else 0
         with step("keyset page after it"):
             store.page_after(after_pos=after, limit=100)
-        with step("get one example"):
-            store.get(store.page(offset=total // 2, limit=1)[0].id)
+        middle = store.page(offset=total // 2, limit=1)[0].id
+        with step("get one example (parsed)"):
+            store.get(middle)
         with step("validate all", lambda: summary.summary()):
             summary = validate_store(store)
         with step("filter by validity after validation"):
