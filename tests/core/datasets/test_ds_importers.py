@@ -335,3 +335,13 @@ def test_import_into_store_is_searchable_and_filterable(tmp_path: Path) -> None:
     assert store.count(ExampleFilter(text="octopuses")) == 1
     assert store.count(ExampleFilter(source="glaive:glaive_v2.jsonl")) == 3
     store.close()
+
+
+def test_invalid_tool_schemas_are_reported_at_import(tmp_path: Path) -> None:
+    rec = json.loads((FIXTURES / "openai_chat.jsonl").read_text().splitlines()[0])
+    rec["tools"][0]["function"]["parameters"]["properties"]["city"]["type"] = "town"
+    f = tmp_path / "bad_schema.jsonl"
+    f.write_text(json.dumps(rec) + "\n" + json.dumps(rec) + "\n")
+    r = scan_import(f)
+    assert r.good == 2 and [w.line for w in r.warnings] == [1, 2]
+    assert "get_weather" in r.warnings[0].reason and "not valid JSON Schema" in r.warnings[0].reason

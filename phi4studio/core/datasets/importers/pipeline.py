@@ -131,7 +131,10 @@ def iter_parsed(
 
 def _finish(raw: Iterator[Parsed], options: ImportOptions) -> Iterator[Parsed]:
     from phi4studio.core.datasets.coverage import infer_scenario
+    from phi4studio.core.datasets.schema import canonical_json
+    from phi4studio.core.datasets.validation import check_tool_schema
 
+    checked: dict[str, list[str]] = {}  # tools list (as JSON) -> problems with its schemas
     for p in raw:
         if p.example is None:
             yield p
@@ -147,6 +150,17 @@ def _finish(raw: Iterator[Parsed], options: ImportOptions) -> Iterator[Parsed]:
         if ex.scenario is None and options.infer_scenario:
             ex.scenario = infer_scenario(ex)
         p.example = ex.to_dict()
+        key = canonical_json(p.example["tools"])
+        if key not in checked:
+            if len(checked) > 4096:
+                checked.clear()
+            checked[key] = [
+                f"the inputSchema of tool {t['name']!r} is not valid JSON Schema ({why}); "
+                "validation will report its calls"
+                for t in p.example["tools"]
+                if (why := check_tool_schema(t.get("inputSchema"))) is not None
+            ]
+        p.warnings += checked[key]
         yield p
 
 
