@@ -34,73 +34,17 @@ from phi4studio.core.datasets.query import (
     row_from_sql,
     where_clause,
 )
-from phi4studio.core.datasets.schema import (
-    Example,
-    called_tools,
-    conversation_hashes,
-    data_hash,
-    example_from_dict,
-    offered_tools,
-    preview_text,
-    search_text,
-)
+from phi4studio.core.datasets.schema import Example, example_from_dict
+from phi4studio.core.datasets.store_sql import _FTS, _SCHEMA, _UNDO, STORE_VERSION
+from phi4studio.core.datasets.store_sql import connect as _connect
+from phi4studio.core.datasets.store_sql import has_table as _has_table
+from phi4studio.core.datasets.writer import AddResult, OnConflict, Writer
 
 if TYPE_CHECKING:
     from phi4studio.core.datasets.versions import Versions
 
-STORE_VERSION = 1
-OnConflict = Literal["error", "rename", "replace", "skip"]
 ExampleLike = Example | Mapping[str, Any]
-
-_SCHEMA = """
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE examples (
-    pos INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    scenario TEXT, split TEXT, source TEXT NOT NULL DEFAULT '',
-    n_messages INTEGER NOT NULL, n_user INTEGER NOT NULL, n_calls INTEGER NOT NULL,
-    called TEXT NOT NULL DEFAULT '', preview TEXT NOT NULL DEFAULT '',
-    exact_hash TEXT NOT NULL, norm_hash TEXT NOT NULL, data_hash TEXT NOT NULL,
-    validity TEXT, n_errors INTEGER NOT NULL DEFAULT 0, n_warnings INTEGER NOT NULL DEFAULT 0,
-    data TEXT NOT NULL, updated_at REAL NOT NULL
-);
-CREATE INDEX ex_scenario ON examples(scenario);
-CREATE INDEX ex_split ON examples(split);
-CREATE INDEX ex_validity ON examples(validity);
-CREATE INDEX ex_source ON examples(source);
-CREATE INDEX ex_norm ON examples(norm_hash);
-CREATE INDEX ex_exact ON examples(exact_hash);
-CREATE INDEX ex_data_hash ON examples(data_hash);
-CREATE TABLE example_tools (
-    pos INTEGER NOT NULL, name TEXT NOT NULL, called INTEGER NOT NULL,
-    PRIMARY KEY (name, pos)
-) WITHOUT ROWID;
-CREATE INDEX ex_tools_pos ON example_tools(pos);
-CREATE TABLE checks (
-    data_hash TEXT PRIMARY KEY, validity TEXT NOT NULL, n_errors INTEGER NOT NULL,
-    n_warnings INTEGER NOT NULL, issues TEXT NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE versions (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, note TEXT NOT NULL DEFAULT '',
-    created_at REAL NOT NULL, n_examples INTEGER NOT NULL,
-    added INTEGER NOT NULL, changed INTEGER NOT NULL, removed INTEGER NOT NULL
-);
-CREATE TABLE version_rows (
-    version INTEGER NOT NULL, id TEXT NOT NULL, pos INTEGER NOT NULL, data_hash TEXT NOT NULL,
-    PRIMARY KEY (version, id)
-) WITHOUT ROWID;
-CREATE TABLE blobs (hash TEXT PRIMARY KEY, data TEXT NOT NULL) WITHOUT ROWID;
-"""
-_FTS = (
-    "CREATE VIRTUAL TABLE examples_fts USING fts5(text, tokenize='unicode61 remove_diacritics 2')"
-)
-_UNDO = """
-CREATE TEMP TABLE IF NOT EXISTS undo_ops (
-    op INTEGER PRIMARY KEY, label TEXT NOT NULL, done INTEGER NOT NULL DEFAULT 1);
-CREATE TEMP TABLE IF NOT EXISTS undo_rows (
-    op INTEGER NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL, pos INTEGER,
-    before TEXT, after TEXT, PRIMARY KEY (op, seq));
-"""
+__all__ = ["STORE_VERSION", "AddResult", "DatasetStore", "OnConflict", "StoreEvent", "Writer"]
 
 
 @dataclass(frozen=True)
@@ -110,18 +54,6 @@ class StoreEvent:
     kind: str
     count: int
     label: str = ""
-
-
-@dataclass
-class AddResult:
-    added: int = 0
-    replaced: int = 0
-    skipped: int = 0
-    renamed: dict[str, str] | None = None  # original id -> id it was stored under
-
-
-def _dumps(d: Mapping[str, Any]) -> str:
-    return json.dumps(d, ensure_ascii=False, separators=(",", ":"))
 
 
 def _as_dict(ex: ExampleLike) -> dict[str, Any]:
@@ -582,144 +514,3 @@ class DatasetStore:
                 )
         self._emit(StoreEvent("undo" if undo else "redo", w.count, label))
         return label
-
-
-class Writer:
-    """Puts and removes examples inside one store transaction, logging each for undo."""
-
-    def __init__(self, store: DatasetStore, label: str, record_undo: bool) -> None:
-        self.store = store
-        self.label = label
-        self.record_undo = record_undo
-        self.op = 0
-        self.count = 0
-        self.result = AddResult()
-        self._c = store._conn
-
-    def exists(self, example_id: str) -> bool:
-        r = self._c.execute("SELECT 1 FROM examples WHERE id = ?", (example_id,)).fetchone()
-        return r is not None
-
-    def get(self, example_id: str) -> dict[str, Any] | None:
-        r = self._c.execute("SELECT data FROM examples WHERE id = ?", (example_id,)).fetchone()
-        return None if r is None else dict(json.loads(r[0]))
-
-    def add(self, d: dict[str, Any], *, on_conflict: OnConflict = "error") -> str:
-        if self.exists(d["id"]):
-            if on_conflict == "error":
-                raise DatasetError(f"An example with id {d['id']!r} already exists.")
-            if on_conflict == "skip":
-                self.result.skipped += 1
-                return str(d["id"])
-            if on_conflict == "rename":
-                base, n = d["id"], 2
-                while self.exists(f"{base}-{n}"):
-                    n += 1
-                d = {**d, "id": f"{base}-{n}"}
-                if self.result.renamed is None:
-                    self.result.renamed = {}
-                self.result.renamed[base] = d["id"]
-            else:
-                self.result.replaced += 1
-                self.put(d)
-                return str(d["id"])
-        self.put(d)
-        self.result.added += 1
-        return str(d["id"])
-
-    def put(self, d: Mapping[str, Any], *, pos: int | None = None) -> None:
-        """Insert or replace (by id) an example given as its canonical dict."""
-        c = self._c
-        ex_id = str(d["id"])
-        old = c.execute("SELECT pos, data FROM examples WHERE id = ?", (ex_id,)).fetchone()
-        data = _dumps(d)
-        if old is not None and old[1] == data:
-            return
-        exact, norm = conversation_hashes(d)
-        h = data_hash(d)
-        check = c.execute(
-            "SELECT validity, n_errors, n_warnings FROM checks WHERE data_hash = ?", (h,)
-        ).fetchone()
-        validity, ne, nw = check if check is not None else (None, 0, 0)
-        msgs = d.get("messages") or []
-        called = called_tools(d)
-        cols = dict(
-            id=ex_id, scenario=d.get("scenario"), split=d.get("split"),
-            source=str(d.get("source") or ""), n_messages=len(msgs),
-            n_user=sum(1 for m in msgs if m.get("role") == "user"),
-            n_calls=sum(len(m.get("tool_calls") or []) for m in msgs),
-            called="\x1f".join(called), preview=preview_text(d), exact_hash=exact,
-            norm_hash=norm, data_hash=h, validity=validity, n_errors=ne, n_warnings=nw,
-            data=data, updated_at=time.time(),
-        )
-        if old is not None:
-            row_pos = int(old[0])
-            sets = ", ".join(f"{k} = ?" for k in cols)
-            c.execute(f"UPDATE examples SET {sets} WHERE pos = ?", [*cols.values(), row_pos])
-            c.execute("DELETE FROM example_tools WHERE pos = ?", (row_pos,))
-            if self.store._fts:
-                c.execute("DELETE FROM examples_fts WHERE rowid = ?", (row_pos,))
-        else:
-            if pos is not None:
-                cols = {"pos": pos, **cols}
-            marks = ", ".join("?" * len(cols))
-            cur = c.execute(
-                f"INSERT INTO examples ({', '.join(cols)}) VALUES ({marks})", list(cols.values())
-            )
-            row_pos = int(cur.lastrowid or 0)
-        names = dict.fromkeys(offered_tools(d), 0) | dict.fromkeys(called, 1)
-        c.executemany(
-            "INSERT OR IGNORE INTO example_tools VALUES (?, ?, ?)",
-            [(row_pos, n, flag) for n, flag in names.items()],
-        )
-        if self.store._fts:
-            c.execute(
-                "INSERT INTO examples_fts (rowid, text) VALUES (?, ?)", (row_pos, search_text(d))
-            )
-        self._log(ex_id, row_pos, None if old is None else old[1], data)
-        self.count += 1
-
-    def remove(self, example_id: str) -> bool:
-        c = self._c
-        old = c.execute("SELECT pos, data FROM examples WHERE id = ?", (example_id,)).fetchone()
-        if old is None:
-            return False
-        row_pos = int(old[0])
-        c.execute("DELETE FROM examples WHERE pos = ?", (row_pos,))
-        c.execute("DELETE FROM example_tools WHERE pos = ?", (row_pos,))
-        if self.store._fts:
-            c.execute("DELETE FROM examples_fts WHERE rowid = ?", (row_pos,))
-        self._log(example_id, row_pos, old[1], None)
-        self.count += 1
-        return True
-
-    def _log(self, ex_id: str, pos: int, before: str | None, after: str | None) -> None:
-        if self.record_undo and self.op:
-            self._c.execute(
-                "INSERT INTO temp.undo_rows VALUES (?, ?, ?, ?, ?, ?)",
-                (self.op, self.count, ex_id, pos, before, after),
-            )
-
-
-def _connect(path: Path) -> sqlite3.Connection:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA temp_store=FILE")
-    except sqlite3.OperationalError as exc:
-        raise DatasetError(f"Cannot open the dataset file {path}: {exc}") from exc
-    except sqlite3.DatabaseError as exc:
-        raise DatasetError(
-            f"The dataset file {path} is damaged or not a dataset: {exc}",
-            hint="Restore it from a backup, or import the data again.",
-        ) from exc
-    except OSError as exc:
-        raise DatasetError(f"Cannot open the dataset file {path}: {exc}") from exc
-    return conn
-
-
-def _has_table(conn: sqlite3.Connection, name: str) -> bool:
-    r = conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (name,)).fetchone()
-    return r is not None
