@@ -2,7 +2,10 @@
 """Create (or reuse) the project's environment, then launch the app or run the tests.
 
     python3 dev.py run [APP ARGS]        launch Phi-4 Studio (e.g. `run doctor`, `run selftest`)
-    python3 dev.py test [PYTEST ARGS]    ruff + import contracts + mypy + the whole pytest suite
+    python3 dev.py test [PYTEST ARGS]    ruff + import contracts + mypy + the test suite: every
+                                         test except the slow end-to-end ones, plus the bounded
+                                         set of those marked `ci` (what CI runs)
+    python3 dev.py test --all            every test, all slow end-to-end tests included
 
 The environment lives in `.venv/` (override with PHI4STUDIO_VENV). It is rebuilt only when
 pyproject.toml, requirements/constraints.txt or the Python version change. It holds the app, the
@@ -88,8 +91,12 @@ def run_tests(py: Path, args: list[str]) -> int:
         ("import contracts", [str(bindir / "lint-imports")]),
         ("mypy (core, workers)", [str(py), "-m", "mypy"]),
     ]
+    run_all = "--all" in args
+    args = [a for a in args if a != "--all"]
     if args:  # a focused run (one test file, -k ...): skip the whole-tree checks
         steps = []
+    elif not run_all:
+        args = ["-m", "not slow or ci"]
     for name, cmd in steps:
         _say(f"{name} ...")
         if subprocess.call(cmd, cwd=ROOT, env=env) != 0:
