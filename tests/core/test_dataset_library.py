@@ -13,7 +13,7 @@ import pytest
 
 from phi4studio.core.datasets import workflows as wf
 from phi4studio.core.datasets.errors import DatasetError
-from phi4studio.core.datasets.library import DatasetLibrary, Validity, positions
+from phi4studio.core.datasets.library import DatasetLibrary, Validity
 from phi4studio.core.datasets.query import ExampleFilter
 from phi4studio.core.jobs import JobQueue, JobState
 from phi4studio.core.workspace import Workspace, open_workspace
@@ -137,11 +137,12 @@ def test_positions_page_any_depth_by_keyset(ws: Workspace) -> None:
     store = lib.store(lib.create("Big").id)
     store.add_many([weather_example(i, city=f"C{i}") for i in range(300)], record_undo=False)
     store.delete(["ex-5", "ex-100"])
-    pos = positions(store)
+    pos = store.positions()
     assert len(pos) == 298 == store.count()
     rows = store.page_after(None, pos[250] - 1, 3)
     assert [r.id for r in rows] == [r.id for r in store.page(None, 250, 3)]
-    assert list(positions(store, ExampleFilter(text="C299"))) == [pos[-1]]
+    assert list(store.positions(ExampleFilter(text="C299"))) == [pos[-1]]
+    assert list(store.positions(ExampleFilter(scenario="parallel"))) == []
     lib.close()
 
 

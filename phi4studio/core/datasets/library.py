@@ -25,14 +25,12 @@ import shutil
 import threading
 import time
 import uuid
-from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from phi4studio.core.datasets.errors import DatasetError
-from phi4studio.core.datasets.query import ExampleFilter, where_clause
 from phi4studio.core.datasets.store import DatasetStore, StoreEvent
 from phi4studio.core.jobs import ExecutorJob, Job, JobQueue, ThreadContext
 from phi4studio.core.workspace import Workspace
@@ -441,17 +439,3 @@ class DatasetLibrary:
             self._emit("busy", ds)
             self._emit("dataset", ds)
 
-
-def positions(store: DatasetStore, flt: ExampleFilter | None = None) -> array[int]:
-    """The store positions of the (filtered) examples in table order: row r of a virtual table
-    is then one keyset page away (`store.page_after(flt, positions[r] - 1, n)`) however deep
-    it is. Uses `store.positions` when the store offers it."""
-    own = getattr(store, "positions", None)
-    if callable(own):
-        return array("q", own(flt))
-    where, params = where_clause(flt, fts=store._fts)
-    with store._lock:
-        rows = store._conn.execute(
-            f"SELECT pos FROM examples WHERE {where} ORDER BY pos", params
-        ).fetchall()
-    return array("q", (int(r[0]) for r in rows))

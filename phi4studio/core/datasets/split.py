@@ -111,15 +111,12 @@ def _assign(plan: SplitPlan, members: list[SplitRow], split: str, stratum: str) 
 def split_rows(store: DatasetStore, flt: ExampleFilter | None = None) -> list[SplitRow]:
     """What planning needs from a store (ids, hashes, scenario): examples stay on disk."""
     from phi4studio.core.datasets.coverage import infer_scenario
-    from phi4studio.core.datasets.query import where_clause
-
-    where, params = where_clause(flt, fts=store._fts)
-    with store._lock:
-        rows = store._conn.execute(
-            "SELECT id, scenario, norm_hash, called, split, "
-            f"CASE WHEN scenario IS NULL THEN data END FROM examples WHERE {where} ORDER BY pos",
-            params,
-        ).fetchall()
+    where, params = store.where(flt)
+    rows = store.read(
+        "SELECT id, scenario, norm_hash, called, split, "
+        f"CASE WHEN scenario IS NULL THEN data END FROM examples WHERE {where} ORDER BY pos",
+        params,
+    )
     out = []
     for ex_id, scenario, group, called, split, data in rows:
         if scenario is None:
@@ -168,9 +165,8 @@ def assign_splits(
 
 def find_leaks(store: DatasetStore) -> list[tuple[list[str], list[str]]]:
     """Groups of equal conversations spread over more than one split: (ids, splits)."""
-    with store._lock:
-        rows = store._conn.execute(
-            "SELECT GROUP_CONCAT(id, char(31)), GROUP_CONCAT(DISTINCT split) FROM examples "
-            "WHERE split IS NOT NULL GROUP BY norm_hash HAVING COUNT(DISTINCT split) > 1"
-        ).fetchall()
+    rows = store.read(
+        "SELECT GROUP_CONCAT(id, char(31)), GROUP_CONCAT(DISTINCT split) FROM examples "
+        "WHERE split IS NOT NULL GROUP BY norm_hash HAVING COUNT(DISTINCT split) > 1"
+    )
     return [(str(a).split("\x1f"), sorted(str(b).split(","))) for a, b in rows]

@@ -27,33 +27,33 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from phi4studio.core.datasets.errors import DatasetError
-from phi4studio.core.datasets.query import (
-    ROW_COLUMNS,
-    ExampleFilter,
-    ExampleRow,
-    row_from_sql,
-    where_clause,
-)
+from phi4studio.core.datasets.query import ExampleFilter
 from phi4studio.core.datasets.schema import Example, example_from_dict
+from phi4studio.core.datasets.store_read import StoreReader
 from phi4studio.core.datasets.store_sql import _FTS, _SCHEMA, _UNDO, STORE_VERSION
 from phi4studio.core.datasets.store_sql import connect as _connect
 from phi4studio.core.datasets.store_sql import has_table as _has_table
-from phi4studio.core.datasets.writer import AddResult, OnConflict, Writer
+from phi4studio.core.datasets.writer import MAX_EVENT_IDS, AddResult, OnConflict, Writer
 
 if TYPE_CHECKING:
     from phi4studio.core.datasets.versions import Versions
 
 ExampleLike = Example | Mapping[str, Any]
-__all__ = ["STORE_VERSION", "AddResult", "DatasetStore", "OnConflict", "StoreEvent", "Writer"]
+__all__ = [
+    "MAX_EVENT_IDS", "STORE_VERSION", "AddResult", "DatasetStore", "OnConflict", "StoreEvent",
+    "Writer",
+]
 
 
 @dataclass(frozen=True)
 class StoreEvent:
-    """Told to listeners after a commit: kind is added/updated/removed/changed/checks/undo/redo."""
+    """Told to listeners after a commit: kind is changed/checks/undo/redo. `ids`: the examples
+    the commit touched, in the order it touched them (None: too many to name; refresh all)."""
 
     kind: str
     count: int
     label: str = ""
+    ids: tuple[str, ...] | None = ()
 
 
 def _as_dict(ex: ExampleLike) -> dict[str, Any]:
@@ -62,7 +62,7 @@ def _as_dict(ex: ExampleLike) -> dict[str, Any]:
     return example_from_dict(ex).to_dict()
 
 
-class DatasetStore:
+class DatasetStore(StoreReader):
     def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
         self.path = path
         self._conn = conn
@@ -173,142 +173,6 @@ class DatasetStore:
         for fn in list(self._listeners):
             fn(ev)
 
-    # --- reading ----------------------------------------------------------------------------
-    def _where(self, flt: ExampleFilter | None) -> tuple[str, list[Any]]:
-        return where_clause(flt, fts=self._fts)
-
-    def count(self, flt: ExampleFilter | None = None) -> int:
-        where, params = self._where(flt)
-        with self._lock:
-            return int(
-                self._conn.execute(f"SELECT COUNT(*) FROM examples WHERE {where}", params)
-                .fetchone()[0]
-            )
-
-    def page(
-        self, flt: ExampleFilter | None = None, offset: int = 0, limit: int = 100
-    ) -> list[ExampleRow]:
-        """Rows `offset .. offset+limit` in dataset order (what a virtual table asks for)."""
-        where, params = self._where(flt)
-        sql = f"SELECT {ROW_COLUMNS} FROM examples WHERE {where} ORDER BY pos LIMIT ? OFFSET ?"
-        with self._lock:
-            rows = self._conn.execute(sql, [*params, limit, offset]).fetchall()
-        return [row_from_sql(r) for r in rows]
-
-    def page_after(
-        self, flt: ExampleFilter | None = None, after_pos: int = 0, limit: int = 100
-    ) -> list[ExampleRow]:
-        """Keyset paging: the next `limit` rows after the row at `after_pos`."""
-        where, params = self._where(flt)
-        sql = (
-            f"SELECT {ROW_COLUMNS} FROM examples WHERE pos > ? AND {where} ORDER BY pos LIMIT ?"
-        )
-        with self._lock:
-            rows = self._conn.execute(sql, [after_pos, *params, limit]).fetchall()
-        return [row_from_sql(r) for r in rows]
-
-    def row_index(self, example_id: str, flt: ExampleFilter | None = None) -> int | None:
-        """Where an example sits among the filtered rows (to scroll a table to it)."""
-        where, params = self._where(flt)
-        with self._lock:
-            r = self._conn.execute(
-                "SELECT pos FROM examples WHERE id = ?", (example_id,)
-            ).fetchone()
-            if r is None:
-                return None
-            sql = f"SELECT COUNT(*) FROM examples WHERE pos < ? AND {where}"
-            n = self._conn.execute(sql, [r[0], *params]).fetchone()[0]
-        return int(n)
-
-    def get_dict(self, example_id: str) -> dict[str, Any] | None:
-        with self._lock:
-            r = self._conn.execute(
-                "SELECT data FROM examples WHERE id = ?", (example_id,)
-            ).fetchone()
-        return None if r is None else dict(json.loads(r[0]))
-
-    def get(self, example_id: str) -> Example | None:
-        d = self.get_dict(example_id)
-        return None if d is None else Example.model_validate(d)
-
-    def __contains__(self, example_id: object) -> bool:
-        with self._lock:
-            return (
-                self._conn.execute("SELECT 1 FROM examples WHERE id = ?", (example_id,)).fetchone()
-                is not None
-            )
-
-    def iter_dicts(
-        self, flt: ExampleFilter | None = None, batch_size: int = 500
-    ) -> Iterator[dict[str, Any]]:
-        """Every (filtered) example as a dict, read in keyset batches: memory stays flat."""
-        for batch in self.iter_batches(flt, batch_size):
-            yield from batch
-
-    def iter_batches(
-        self, flt: ExampleFilter | None = None, batch_size: int = 500
-    ) -> Iterator[list[dict[str, Any]]]:
-        """Examples as dicts in batches (keyset paging; the lock is free between batches)."""
-        where, params = self._where(flt)
-        after = 0
-        while True:
-            with self._lock:
-                rows = self._conn.execute(
-                    f"SELECT pos, data FROM examples WHERE pos > ? AND {where} "
-                    "ORDER BY pos LIMIT ?",
-                    [after, *params, batch_size],
-                ).fetchall()
-            if not rows:
-                return
-            after = int(rows[-1][0])
-            yield [json.loads(r[1]) for r in rows]
-
-    def iter_examples(
-        self, flt: ExampleFilter | None = None, batch_size: int = 500
-    ) -> Iterator[Example]:
-        for d in self.iter_dicts(flt, batch_size):
-            yield Example.model_validate(d)
-
-    def ids(self, flt: ExampleFilter | None = None) -> list[str]:
-        where, params = self._where(flt)
-        with self._lock:
-            rows = self._conn.execute(
-                f"SELECT id FROM examples WHERE {where} ORDER BY pos", params
-            ).fetchall()
-        return [str(r[0]) for r in rows]
-
-    def counts_by(self, column: str, flt: ExampleFilter | None = None) -> dict[str | None, int]:
-        """Counts per scenario, split, validity or source (None: not set / unchecked)."""
-        if column not in ("scenario", "split", "validity", "source"):
-            raise ValueError(f"cannot count by {column!r}")
-        where, params = self._where(flt)
-        with self._lock:
-            rows = self._conn.execute(
-                f"SELECT {column}, COUNT(*) FROM examples WHERE {where} GROUP BY {column}", params
-            ).fetchall()
-        return {r[0]: int(r[1]) for r in rows}
-
-    def tool_counts(self, flt: ExampleFilter | None = None) -> dict[str, tuple[int, int]]:
-        """Tool name -> (examples offering it, examples calling it)."""
-        where, params = self._where(flt)
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT name, COUNT(*), SUM(called) FROM example_tools WHERE pos IN "
-                f"(SELECT pos FROM examples WHERE {where}) GROUP BY name ORDER BY name",
-                params,
-            ).fetchall()
-        return {str(r[0]): (int(r[1]), int(r[2] or 0)) for r in rows}
-
-    def issues(self, example_id: str) -> list[dict[str, Any]] | None:
-        """The last validation's issues for an example (None: not validated as it is now)."""
-        with self._lock:
-            r = self._conn.execute(
-                "SELECT c.issues FROM examples e JOIN checks c ON c.data_hash = e.data_hash "
-                "WHERE e.id = ?",
-                (example_id,),
-            ).fetchone()
-        return None if r is None else list(json.loads(r[0]))
-
     # --- writing ----------------------------------------------------------------------------
     @contextmanager
     def _tx(self) -> Iterator[None]:
@@ -337,7 +201,7 @@ class DatasetStore:
                     w.op = self._begin_op(label)
                 yield w
             if w.count:
-                self._emit(StoreEvent("changed", w.count, label))
+                self._emit(StoreEvent("changed", w.count, label, w.event_ids()))
 
     def add(self, example: ExampleLike, *, on_conflict: OnConflict = "error") -> str:
         """Add one example; returns the id it was stored under."""
@@ -512,5 +376,5 @@ class DatasetStore:
                 self._conn.execute(
                     "UPDATE temp.undo_ops SET done = ? WHERE op = ?", (0 if undo else 1, op)
                 )
-        self._emit(StoreEvent("undo" if undo else "redo", w.count, label))
+        self._emit(StoreEvent("undo" if undo else "redo", w.count, label, w.event_ids()))
         return label

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from phi4studio.core.datasets.store import DatasetStore
 
 OnConflict = Literal["error", "rename", "replace", "skip"]
+MAX_EVENT_IDS = 10_000  # a StoreEvent names at most this many ids (None: more, refresh all)
 
 
 @dataclass
@@ -46,7 +47,12 @@ class Writer:
         self.op = 0
         self.count = 0
         self.result = AddResult()
+        self.touched: list[str] | None = []  # ids put or removed (None: too many to keep)
         self._c = store._conn
+
+    def event_ids(self) -> tuple[str, ...] | None:
+        """The touched ids for a StoreEvent, each once (None: too many)."""
+        return None if self.touched is None else tuple(dict.fromkeys(self.touched))
 
     def exists(self, example_id: str) -> bool:
         r = self._c.execute("SELECT 1 FROM examples WHERE id = ?", (example_id,)).fetchone()
@@ -146,6 +152,11 @@ class Writer:
         return True
 
     def _log(self, ex_id: str, pos: int, before: str | None, after: str | None) -> None:
+        if self.touched is not None:
+            if len(self.touched) < MAX_EVENT_IDS:
+                self.touched.append(ex_id)
+            else:
+                self.touched = None
         if self.record_undo and self.op:
             self._c.execute(
                 "INSERT INTO temp.undo_rows VALUES (?, ?, ?, ?, ?, ?)",

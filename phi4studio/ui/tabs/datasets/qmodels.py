@@ -21,7 +21,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor
 
 from phi4studio.core.datasets.errors import DatasetError
-from phi4studio.core.datasets.library import DatasetInfo, DatasetLibrary, positions
+from phi4studio.core.datasets.library import DatasetInfo, DatasetLibrary
 from phi4studio.core.datasets.query import ExampleFilter, ExampleRow
 from phi4studio.core.datasets.store import DatasetStore
 
@@ -120,13 +120,13 @@ class ExampleTableModel(QAbstractTableModel):
 
     def _reload(self) -> None:
         self._pages.clear()
-        self._pos = positions(self.store, self.filter) if self.store is not None else array("q")
+        self._pos = self.store.positions(self.filter) if self.store is not None else array("q")
 
     def refresh(self) -> None:
         """After the store changed: rows keep their place when the set of rows did not change."""
         if self.store is None:
             return
-        new = positions(self.store, self.filter)
+        new = self.store.positions(self.filter)
         if new == self._pos:
             self._pages.clear()
             if self._pos:
