@@ -308,14 +308,25 @@ def test_validation_panel_jumps_to_the_field_and_coverage_draws(window, qloop) -
     view = tab(window)
     bad = weather_example(2)
     bad["messages"][2]["tool_calls"][0]["arguments"] = {"city": "Oslo", "unit": "kelvin"}
-    dataset(view, "Checked", [weather_example(0), chat_example(1, "hello"), bad])
+    extra = weather_example(3)
+    extra["messages"][2]["tool_calls"][0]["arguments"] = {"wind": 3}
+    dataset(view, "Checked", [weather_example(0), chat_example(1, "hello"), bad, extra])
     job = view.validate()
     run(qloop, view.studio.queue.wait(job))
-    run(qloop, until(lambda: view.validation.tree.topLevelItemCount() == 1))
-    item = view.validation.tree.topLevelItem(0)
+    run(qloop, until(lambda: view.validation.tree.topLevelItemCount() == 3))
+    tree = view.validation.tree
+    items = {tree.topLevelItem(i).text(2): tree.topLevelItem(i) for i in range(3)}
+    base = "$.messages[2].tool_calls[0].arguments"
+    assert set(items) == {base + ".unit", base + ".wind", base + ".city"}
+    # a forbidden key and a missing required key are named by their own path
+    tree.itemClicked.emit(items[base + ".wind"], 0)
+    wind = view.editor.cards[2].calls[0].args
+    assert view.editor.example_id == "ex-3" and wind.text.textCursor().selectedText() == '"wind"'
+    assert sorted(i.path for i in wind.issues) == ["$.city", "$.wind"]
+    item = items[base + ".unit"]
     assert item.text(0) == "error" and item.text(1) == "ex-2"
     assert item.text(2) == "$.messages[2].tool_calls[0].arguments.unit"
-    assert view.library.get(view.dataset_id).validity.error == 1
+    assert view.library.get(view.dataset_id).validity.error == 2
     view.select_example("chat-1")
     view.validation.tree.itemClicked.emit(item, 0)
     ed = view.editor
@@ -324,12 +335,12 @@ def test_validation_panel_jumps_to_the_field_and_coverage_draws(window, qloop) -
     assert args.text.hasFocus() and args.text.textCursor().selectedText() == '"unit"'
     assert [i.path for i in args.issues] == ["$.unit"]
     view.validity_filter.setCurrentIndex(view.validity_filter.findData("error"))
-    assert view.model.total() == 1
+    assert view.model.total() == 2
 
     view.bottom.setCurrentWidget(view.coverage)
     run(qloop, until(lambda: bool(view.coverage.mix.bars)))
     mix = {b.label: b for b in view.coverage.mix.bars}
-    assert mix["single"].value == 2 / 3 and mix["single"].target == 0.30
+    assert mix["single"].value == 3 / 4 and mix["single"].target == 0.30
     assert [b.label for b in view.coverage.tools.bars] == ["get_weather", "send_email"]
     assert not view.coverage.grab().isNull()
     job = view.coverage_report()
@@ -337,7 +348,7 @@ def test_validation_panel_jumps_to_the_field_and_coverage_draws(window, qloop) -
     run(qloop, until(lambda: "Gaps:" in view.coverage.report.toPlainText()))
     assert view.coverage.tools.title == "Calls per tool"
     assert view.coverage.lengths.isVisibleTo(view.coverage)
-    assert sum(b.value for b in view.coverage.lengths.bars) == 3
+    assert sum(b.value for b in view.coverage.lengths.bars) == 4
 
 
 def test_synthesis_split_and_export_dialogs(window, qloop, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from jsonschema import Draft202012Validator, FormatChecker, SchemaError, validators
+from referencing.exceptions import Unresolvable
 from jsonschema.protocols import Validator
 
 from phi4studio.core.datasets.schema import SCENARIOS, Example, canonical_json, json_path
@@ -72,20 +74,97 @@ def check_tool_schema(schema: Any) -> str | None:
     return v if isinstance(v, str) else None
 
 
+MISSING = "required property is missing"
+NOT_A_PARAMETER = "not a property of this tool (additionalProperties: false)"
+
+
+@dataclass(frozen=True)
+class ArgumentFault:
+    """One fault of a call's arguments: `path` inside the arguments (`$` is the object itself,
+    `$.city` a key, also a missing required one or one the schema does not allow)."""
+
+    path: str
+    message: str
+    key: str | None = None  # the key a missing/forbidden-key fault is about
+
+    def describe(self) -> str:
+        """The message with the key named (for reports that show no path next to it)."""
+        if self.key is not None and self.message == MISSING:
+            return f"the required argument {self.key!r} is missing"
+        if self.key is not None and self.message == NOT_A_PARAMETER:
+            return f"{self.key!r} is not a parameter of this tool (additionalProperties: false)"
+        return self.message
+
+
+def argument_faults(schema: Mapping[str, Any], value: Any) -> list[ArgumentFault] | str:
+    """Every fault of `value` against a tool's inputSchema, each at the JSON path of the key it
+    is about (the one implementation behind validation, the call editor and the playground).
+
+    A required key that is missing and a key that `additionalProperties: false` forbids are
+    reported at that key (`$.city`), not at the object that holds it. Returns the reason as a
+    string when the schema itself is not valid JSON Schema."""
+    try:
+        v = _validator(canonical_json(schema))
+    except (TypeError, ValueError, RecursionError) as exc:
+        return f"the schema cannot be used: {exc}"
+    if isinstance(v, str):
+        return v
+    try:
+        errors = sorted(v.iter_errors(value), key=lambda e: [str(p) for p in e.absolute_path])
+    except (Unresolvable, RecursionError, TypeError, ValueError) as exc:
+        return f"the schema cannot be used: {exc}"
+    out: list[ArgumentFault] = []
+    for err in errors:
+        parts = list(err.absolute_path)
+        if err.validator == "required":
+            m = re.match(r"'(.+)' is a required property", err.message)
+            if m:
+                out.append(ArgumentFault(json_path([*parts, m.group(1)]), MISSING, m.group(1)))
+                continue
+        elif err.validator == "additionalProperties" and err.validator_value is False \
+                and isinstance(err.instance, Mapping):
+            extras = _extra_keys(err.schema, err.instance)
+            if extras:
+                out += [ArgumentFault(json_path([*parts, k]), NOT_A_PARAMETER, k)
+                        for k in extras]
+                continue
+        out.append(ArgumentFault(json_path(parts), err.message))
+    return out
+
+
+def _extra_keys(schema: Any, instance: Mapping[str, Any]) -> list[str]:
+    if not isinstance(schema, Mapping):
+        return []
+    props = schema.get("properties") or {}
+    patterns = list((schema.get("patternProperties") or {}).keys())
+    out = []
+    for key in instance:
+        if key in props:
+            continue
+        try:
+            if any(re.search(p, str(key)) for p in patterns):
+                continue
+        except re.error:
+            pass
+        out.append(str(key))
+    return out
+
+
 def validate_arguments(
     tool: Mapping[str, Any], arguments: Any, base_path: str = "$"
 ) -> list[Issue]:
-    """Arguments against a tool's inputSchema (the call editor uses this as the user types)."""
+    """Arguments against a tool's inputSchema, each fault at its key (`...arguments.city`)."""
     if not isinstance(arguments, Mapping):
         return [Issue(ERROR, "bad_arguments", base_path, "The arguments are not a JSON object.")]
-    v = _validator(canonical_json(tool.get("inputSchema") or {}))
-    if isinstance(v, str):
+    schema = tool.get("inputSchema") or {}
+    if not isinstance(schema, Mapping):
+        return []  # reported once, where the tool is defined
+    faults = argument_faults(schema, arguments)
+    if isinstance(faults, str):
         return []  # the tool's schema is reported once, where it is defined
-    out = []
-    for err in sorted(v.iter_errors(arguments), key=lambda e: list(e.absolute_path)):
-        path = base_path + json_path(err.absolute_path)[1:]
-        out.append(Issue(ERROR, "bad_arguments", path, f"{tool.get('name')}: {err.message}"))
-    return out
+    name = tool.get("name")
+    return [Issue(ERROR, "bad_arguments", base_path + f.path[1:], f"{name}: {f.describe()}")
+            for f in faults]
 
 
 def _check_tools(
@@ -281,18 +360,14 @@ def validate_store(
     cancelled: Callable[[], bool] | None = None,
 ) -> ValidationSummary:
     """Validate a whole dataset in batches and store each example's result."""
-    from phi4studio.core.datasets.query import where_clause
-
-    where, params = where_clause(flt, fts=store._fts)
-    with store._lock:
-        c = store._conn
-        total = store.count(flt)
-        exact_first = dict(c.execute(
-            "SELECT exact_hash, id FROM examples WHERE pos IN (SELECT MIN(pos) FROM examples "
-            "GROUP BY exact_hash HAVING COUNT(*) > 1)").fetchall())
-        norm_first = dict(c.execute(
-            "SELECT norm_hash, id FROM examples WHERE pos IN (SELECT MIN(pos) FROM examples "
-            "GROUP BY norm_hash HAVING COUNT(*) > 1)").fetchall())
+    where, params = store.where(flt)
+    total = store.count(flt)
+    exact_first = dict(store.read(
+        "SELECT exact_hash, id FROM examples WHERE pos IN (SELECT MIN(pos) FROM examples "
+        "GROUP BY exact_hash HAVING COUNT(*) > 1)"))
+    norm_first = dict(store.read(
+        "SELECT norm_hash, id FROM examples WHERE pos IN (SELECT MIN(pos) FROM examples "
+        "GROUP BY norm_hash HAVING COUNT(*) > 1)"))
     summary = ValidationSummary()
     after = 0
     while True:
@@ -300,12 +375,11 @@ def validate_store(
             from phi4studio.core.jobs.model import JobCancelled
 
             raise JobCancelled()
-        with store._lock:
-            rows = store._conn.execute(
-                f"SELECT pos, id, data, data_hash, exact_hash, norm_hash FROM examples "
-                f"WHERE pos > ? AND {where} ORDER BY pos LIMIT ?",
-                [after, *params, batch_size],
-            ).fetchall()
+        rows = store.read(
+            f"SELECT pos, id, data, data_hash, exact_hash, norm_hash FROM examples "
+            f"WHERE pos > ? AND {where} ORDER BY pos LIMIT ?",
+            [after, *params, batch_size],
+        )
         if not rows:
             break
         after = int(rows[-1][0])

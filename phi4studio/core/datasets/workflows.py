@@ -36,7 +36,6 @@ from phi4studio.core.datasets.library import (
     store_file,
 )
 from phi4studio.core.datasets.query import ExampleFilter
-from phi4studio.core.datasets.schema import json_path
 from phi4studio.core.datasets.store import DatasetStore
 from phi4studio.core.jobs import Job, JobState, ThreadContext
 
@@ -392,18 +391,6 @@ class ArgIssue:
     line: int | None = None  # for JSON syntax errors: where in the text
 
 
-_FORMATS: Any = None
-
-
-def _format_checker() -> Any:
-    global _FORMATS
-    if _FORMATS is None:
-        from jsonschema import FormatChecker
-
-        _FORMATS = FormatChecker()
-    return _FORMATS
-
-
 def check_arguments(text: str, schema: Mapping[str, Any] | None) -> list[ArgIssue]:
     """Problems of a call's arguments (JSON text) against the tool's inputSchema, by JSON path.
 
@@ -424,34 +411,14 @@ def check_arguments(text: str, schema: Mapping[str, Any] | None) -> list[ArgIssu
 
 
 def check_value(value: Any, schema: Mapping[str, Any]) -> list[ArgIssue]:
-    from jsonschema import exceptions, validators
+    """`value` against `schema` by JSON path: validation's own check (`argument_faults`), so the
+    editor, the playground and the validation panel name the same faults at the same keys."""
+    from phi4studio.core.datasets.validation import argument_faults
 
-    try:
-        cls = validators.validator_for(schema)
-        cls.check_schema(schema)
-        validator = cls(schema, format_checker=_format_checker())
-        errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
-    except exceptions.SchemaError as exc:
-        return [ArgIssue("$", f"the tool's inputSchema is itself invalid: {exc.message}")]
-    except (exceptions.RefResolutionError, RecursionError, TypeError, ValueError) as exc:
-        return [ArgIssue("$", f"the tool's inputSchema cannot be used: {exc}")]
-    out = []
-    for err in errors:
-        parts = list(err.absolute_path)
-        msg = err.message
-        if err.validator == "required":
-            m = re.match(r"'(.+)' is a required property", msg)
-            if m:
-                parts.append(m.group(1))
-                msg = "required property is missing"
-        elif err.validator == "additionalProperties":
-            extras = re.findall(r"'([^']+)'", msg.split("(")[-1])
-            for extra in extras or ["?"]:
-                out.append(ArgIssue(json_path([*parts, extra]),
-                                    "not a property of this tool (additionalProperties: false)"))
-            continue
-        out.append(ArgIssue(json_path(parts), msg))
-    return out
+    faults = argument_faults(schema, value)
+    if isinstance(faults, str):
+        return [ArgIssue("$", f"the tool's inputSchema is itself invalid: {faults}")]
+    return [ArgIssue(f.path, f.message) for f in faults]
 
 
 def summarize_job(job: Job) -> str:

@@ -34,12 +34,32 @@ def test_arguments_are_checked_against_the_schema_with_paths() -> None:
     d["messages"][2]["tool_calls"][0]["arguments"] = {"city": 5, "unit": "kelvin", "x": 1}
     got = codes(d)
     base = "$.messages[2].tool_calls[0].arguments"
-    assert ("error", "bad_arguments", base) in got  # additionalProperties
+    assert ("error", "bad_arguments", base + ".x") in got  # additionalProperties: at the key
     assert ("error", "bad_arguments", base + ".city") in got
     assert ("error", "bad_arguments", base + ".unit") in got
+    assert ("error", "bad_arguments", base) not in got
     d["messages"][2]["tool_calls"][0]["arguments"] = {}
     issue = validate_example(d)[0]
-    assert issue.path == base and "'city' is a required property" in issue.message
+    assert issue.path == base + ".city"  # a missing required key: at that key
+    assert issue.message == "get_weather: the required argument 'city' is missing"
+
+
+def test_one_argument_check_for_validation_editor_and_playground() -> None:
+    """validate_arguments (validation panel) and check_value (call editor, playground) are the
+    same check: the same faults at the same paths."""
+    from phi4studio.core.datasets.workflows import check_arguments, check_value
+
+    tool = weather_example()["tools"][0]
+    schema = tool["inputSchema"]
+    for args in ({}, {"city": 5, "x": 1, "y": [2]}, {"city": "Oslo", "unit": "kelvin"},
+                 {"city": "Oslo"}):
+        mine = [(i.path, i.message.split(": ", 1)[1]) for i in validate_arguments(tool, args)]
+        editor = [(i.path, i.message) for i in check_value(args, schema)]
+        assert [p for p, _ in mine] == [p for p, _ in editor], args
+    assert [i.path for i in check_arguments('{"x": 1}', schema)] == ["$.x", "$.city"]
+    assert check_arguments("{", schema)[0].line == 1
+    bad = check_value({}, {"type": "object", "properties": {"a": {"type": "nope"}}})
+    assert bad[0].path == "$" and "itself invalid" in bad[0].message
 
 
 def test_format_checker_is_on() -> None:
