@@ -53,7 +53,7 @@ def test_create_rename_delete_restore_and_catalog_sync(ws: Workspace) -> None:
     store.add_many([weather_example(i) for i in range(3)])  # an edit on this thread: synced
     assert lib.get(info.id).n_examples == 3
     assert lib.get(info.id).validity == Validity(unchecked=3)
-    assert ("dataset", info.id) in events
+    assert ("counts", info.id) in events  # an edit: the catalog row follows
 
     lib.rename(info.id, "Weather v2")
     assert lib.find("weather V2").id == info.id and store.name == "Weather v2"

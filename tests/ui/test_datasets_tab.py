@@ -81,13 +81,17 @@ def test_editor_checks_arguments_as_you_type_autosaves_and_undoes(window, qloop,
     assert saved["messages"][2]["tool_calls"][0]["arguments"] == {"city": "Oslo",
                                                                    "unit": "celsius"}
     assert store.undo_label == "Edit ex-1"
-    # a field edit, then focus leaves the editor: saved at once
+    # a field edit, then focus leaves the editor: saved at once; only its row is repainted
+    for r in range(3):
+        view.model.row(r)  # all rows on screen
+    refreshed, read = view.model.rows_refreshed, view.model.pages_read
     ed.cards[1].content.setPlainText("Weather in Oslo, please")
     view.table.setFocus()
     ed._focus_changed(ed.cards[1].content, view.table)
     assert ed.saves == 2 and store.get_dict("ex-1")["messages"][1]["content"] == \
         "Weather in Oslo, please"
     assert view.model.row(1).preview == "Weather in Oslo, please"  # the table follows
+    assert view.model.rows_refreshed - refreshed == 1 and view.model.pages_read - read == 1
 
     # Ctrl+Z / Ctrl+Shift+Z on the tab: the store's undo/redo, the editor follows
     window.activateWindow()
@@ -102,6 +106,15 @@ def test_editor_checks_arguments_as_you_type_autosaves_and_undoes(window, qloop,
           Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
     assert ed.cards[2].calls[0].args.value == {"city": "Oslo", "unit": "celsius"}
     assert view.act_redo.isEnabled() and view.act_redo.text() == "Redo Edit ex-1"
+    # an undo selects the example it touched, wherever the table was
+    assert view.select_example("ex-0") and ed.example_id == "ex-0"
+    view.undo()
+    assert ed.example_id == "ex-1" and view.table.currentIndex().row() == 1
+    assert ed.cards[2].calls[0].args.value == {"city": "Paris"}
+    assert view.select_example("ex-2")
+    view.redo()
+    assert ed.example_id == "ex-1" and ed.cards[2].calls[0].args.value == {
+        "city": "Oslo", "unit": "celsius"}
 
     # structure: add a call (its schema follows the chosen tool), remove a message
     ed.cards[2].findChild(QPushButton, "addCall").click()

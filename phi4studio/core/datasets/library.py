@@ -42,7 +42,10 @@ CATEGORY = "datasets"
 TRASH = ".trash"
 SUFFIX = ".sqlite"
 SIDE_FILES = ("", "-wal", "-shm")
-Listener = Callable[[str, "str | None"], None]  # (kind, dataset id): list, dataset, busy
+# (kind, dataset id). list: datasets added/removed/renamed; dataset: re-read everything (a job
+# ended); counts: the catalog row changed after an edit the store itself tells (StoreEvent);
+# busy: a write job started or ended.
+Listener = Callable[[str, "str | None"], None]
 
 
 @dataclass(frozen=True)
@@ -318,7 +321,8 @@ class DatasetLibrary:
     def _store_listener(self, dataset_id: str) -> Callable[[StoreEvent], None]:
         def changed(ev: StoreEvent) -> None:
             if threading.get_ident() == self._thread:  # a job's thread: synced when it ends
-                self.sync(dataset_id)
+                self.sync(dataset_id, emit=False)
+                self._emit("counts", dataset_id)  # the view follows the store's own event
 
         return changed
 

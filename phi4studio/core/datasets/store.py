@@ -300,7 +300,7 @@ class DatasetStore(StoreReader):
                 )
                 n += 1
         if n:
-            self._emit(StoreEvent("checks", n))
+            self._emit(StoreEvent("checks", n, ids=None))
         return n
 
     def prune_checks(self) -> None:

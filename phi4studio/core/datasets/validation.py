@@ -22,8 +22,8 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from jsonschema import Draft202012Validator, FormatChecker, SchemaError, validators
-from referencing.exceptions import Unresolvable
 from jsonschema.protocols import Validator
+from referencing.exceptions import Unresolvable
 
 from phi4studio.core.datasets.schema import SCENARIOS, Example, canonical_json, json_path
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from array import array
 from collections import OrderedDict
+from collections.abc import Iterable
 from typing import Any
 
 from PySide6.QtCore import (
@@ -105,6 +106,7 @@ class ExampleTableModel(QAbstractTableModel):
         self._pos: array[int] = array("q")
         self._pages: OrderedDict[int, list[ExampleRow]] = OrderedDict()
         self.pages_read = 0  # queries made (for the tests and the figures)
+        self.rows_refreshed = 0  # rows repainted one by one after edits (for the tests)
 
     # --- source ------------------------------------------------------------------------------
     def set_source(self, store: DatasetStore | None, flt: ExampleFilter | None = None) -> None:
@@ -137,6 +139,32 @@ class ExampleTableModel(QAbstractTableModel):
         self._pos = new
         self._pages.clear()
         self.endResetModel()
+
+    def refresh_rows(self, ids: Iterable[str]) -> int:
+        """After an edit of these examples: when the filtered set of rows is unchanged, only
+        their rows are re-read and repainted; else the table is reset. Returns rows refreshed."""
+        if self.store is None:
+            return 0
+        new = self.store.positions(self.filter)
+        if new != self._pos:
+            self.beginResetModel()
+            self._pos = new
+            self._pages.clear()
+            self.endResetModel()
+            return len(new)
+        touched = set(ids)
+        n = 0
+        for page_no, page in list(self._pages.items()):
+            hit = [i for i, r in enumerate(page) if r.id in touched]
+            if not hit:
+                continue
+            del self._pages[page_no]
+            for i in hit:
+                r = page_no * PAGE + i
+                self.dataChanged.emit(self.index(r, 0), self.index(r, len(COLUMNS) - 1))
+                n += 1
+        self.rows_refreshed += n
+        return n
 
     # --- rows --------------------------------------------------------------------------------
     def total(self) -> int:

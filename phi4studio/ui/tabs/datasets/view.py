@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer
@@ -27,7 +28,7 @@ from phi4studio.core.datasets.errors import DatasetError
 from phi4studio.core.datasets.library import DatasetLibrary
 from phi4studio.core.datasets.query import NONE, VALIDITY_VALUES, ExampleFilter
 from phi4studio.core.datasets.schema import SCENARIOS, SPLITS
-from phi4studio.core.datasets.store import DatasetStore
+from phi4studio.core.datasets.store import DatasetStore, StoreEvent
 from phi4studio.core.datasets.workflows import coverage_job, summarize_job, validate_job
 from phi4studio.core.jobs import Job, JobState
 from phi4studio.core.studio import Studio
@@ -55,6 +56,8 @@ class DatasetsView(QWidget):
         self.library = DatasetLibrary(lambda: studio.workspace, studio.queue)
         self.dataset_id: str | None = None
         self.store: DatasetStore | None = None
+        self._thread = threading.get_ident()
+        self._stepped: tuple[str, ...] | None = ()  # ids the last undo/redo touched
         self.import_wizard: Any = None
         self.dialog: Any = None
 
@@ -205,10 +208,10 @@ class DatasetsView(QWidget):
             return
         self.editor.flush()
         self.dataset_id = dataset_id
+        self._watch(None)
         try:
-            self.store = self.library.store(dataset_id) if dataset_id else None
+            self._watch(self.library.store(dataset_id) if dataset_id else None)
         except DatasetError as exc:
-            self.store = None
             self.say(str(exc))
         self._fill_tools()
         self._reset_filters()
@@ -299,6 +302,34 @@ class DatasetsView(QWidget):
         if self.select_example(example_id):
             self.editor.focus_path(path)
 
+    # --- store events ------------------------------------------------------------------------
+    def _watch(self, store: DatasetStore | None) -> None:
+        """Follow this store's own events (edits made here: the editor, undo, quick edits)."""
+        if self.store is not None:
+            self.store.remove_listener(self._store_event)
+        self.store = store
+        if store is not None:
+            store.add_listener(self._store_event)
+
+    def _store_event(self, ev: StoreEvent) -> None:
+        """Only the rows an edit touched are re-read and repainted (a job's work arrives as a
+        library "dataset" event when it ends, and refreshes the whole table)."""
+        if threading.get_ident() != self._thread or self.store is None:
+            return
+        if ev.kind in ("undo", "redo"):
+            self._stepped = ev.ids
+        if ev.ids is None:
+            self.model.refresh()
+        else:
+            self.model.refresh_rows(ev.ids)
+        shown = self.editor.example_id
+        if shown is not None and (ev.ids is None or shown in ev.ids) \
+                and not self.editor.saving and not self.editor.dirty:
+            self.editor.reload()
+        self._show_count()
+        self._panels_timer.start()
+        self._update_actions()
+
     # --- undo / redo -------------------------------------------------------------------------
     def undo(self) -> None:
         self._step(undo=True)
@@ -307,13 +338,18 @@ class DatasetsView(QWidget):
         self._step(undo=False)
 
     def _step(self, *, undo: bool) -> None:
+        """Undo/redo the last edit of this session and select the example it touched."""
         st = self.store
         if st is None or self.library.busy(self.dataset_id) is not None:
             return
         self.editor.flush()
+        self._stepped = ()
         label = st.undo() if undo else st.redo()
         self.say(f"{'Undid' if undo else 'Redid'}: {label}" if label else
                  f"Nothing to {'undo' if undo else 'redo'}.")
+        touched = [i for i in (self._stepped or ()) if i in st]
+        if touched and self.editor.example_id not in touched:
+            self.select_example(touched[0])
         self._update_actions()
 
     # --- events ------------------------------------------------------------------------------
@@ -324,6 +360,9 @@ class DatasetsView(QWidget):
         if dataset_id is not None:
             self.list_panel.refresh(dataset_id)
         if dataset_id != self.dataset_id or self.store is None:
+            return
+        if kind == "counts":  # an edit here: the store's own event updates the table
+            self._show_count()
             return
         if kind == "dataset":
             self.model.refresh()
@@ -340,7 +379,8 @@ class DatasetsView(QWidget):
 
     def workspace_switched(self) -> None:
         self.editor.flush()
-        self.dataset_id, self.store = None, None
+        self.dataset_id = None
+        self._watch(None)
         self.library.close_stores()
         self.list_panel.reload()
 
@@ -418,5 +458,6 @@ class DatasetsView(QWidget):
 
     def close_view(self) -> None:
         self.editor.flush()
+        self._watch(None)
         self.studio.queue.remove_listener(self._queue_event)
         self.library.close()
