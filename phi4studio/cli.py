@@ -6,6 +6,7 @@
                                           is missing, with the fix in words
     phi4studio selftest [--screenshots DIR]
     phi4studio bench ui [--seconds 10] [--jobs 4] [--rate 200]
+    phi4studio bench dataset [--n 100000] [--keep DIR]
     phi4studio dataset list|import|validate|stats|synth|split|export   (see cli_dataset.py)
 """
 
@@ -39,6 +40,10 @@ def _parser() -> argparse.ArgumentParser:
     ui.add_argument("--jobs", type=int, default=4)
     ui.add_argument("--rate", type=float, default=200.0, help="progress events per second per job")
     ui.add_argument("--json", action="store_true")
+    bds = bench_sub.add_parser("dataset", help="import, page, filter, search, validate N examples")
+    bds.add_argument("--n", type=int, default=100_000, help="examples to import (100000)")
+    bds.add_argument("--keep", type=Path, metavar="DIR", help="work in DIR and keep the files")
+    bds.add_argument("--json", action="store_true")
 
     from phi4studio.cli_dataset import add_parser as add_dataset_parser
 
@@ -82,6 +87,13 @@ def main(argv: list[str] | None = None) -> int:
         from phi4studio.ui.selftest import run_selftest
 
         return run_selftest(args.screenshots)
+    if args.command == "bench" and args.target == "dataset":
+        from phi4studio.core.datasets import bench
+
+        figures = bench.run(args.n, args.keep, print if not args.json else lambda _s: None)
+        if args.json:
+            print(json.dumps(figures, indent=2))
+        return 0
     if args.command == "bench":
         from phi4studio.ui.bench import run_bench_ui
 
