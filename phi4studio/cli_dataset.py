@@ -82,7 +82,9 @@ def add_parser(sub: Any) -> None:
                    help="canonical, openai, sharegpt, trl or rendered")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--split", choices=("train", "validation", "test"))
-    p.add_argument("--family", help="model family for --format rendered (e.g. phi4-mini)")
+    p.add_argument("--family", metavar="FAMILY",
+                   help="model family for --format rendered: phi4-mini (default), phi4, hermes, "
+                        "chatml-notools or studio (aliases such as qwen, smollm2 work)")
     p.add_argument("--input-format", help="format of FILE (default: detected)")
 
 

@@ -66,6 +66,13 @@ def test_import_list_validate_stats_export(tmp_path: Path) -> None:
     first = json.loads(out_file.read_text().splitlines()[0])
     assert first["tools"][0]["type"] == "function"
     assert isinstance(first["messages"][2]["tool_calls"][0]["function"]["arguments"], str)
+    r = cli(home, "export", "Set", "--format", "rendered", "--family", "qwen", "--out",
+            str(tmp_path / "r.jsonl"))
+    assert r.returncode == 0 and "(rendered:hermes)" in r.stdout, r.stderr
+    assert "<tool_call>" in json.loads((tmp_path / "r.jsonl").read_text().splitlines()[0])["text"]
+    r = cli(home, "export", "Set", "--format", "rendered", "--family", "generic", "--out",
+            str(tmp_path / "g.jsonl"))
+    assert r.returncode == 2 and "Choose one of: phi4-mini, phi4, hermes" in r.stderr
 
 
 def test_validate_a_file_directly_and_bad_input(tmp_path: Path) -> None:

@@ -406,6 +406,18 @@ def test_synthesis_split_and_export_dialogs(window, qloop, tmp_path) -> None:  #
     dlg.out.setText(str(out))
     job = ok(dlg)
     assert job.error is None and len(out.read_text().splitlines()) == splits["train"]
+    dlg = dialogs.show_export(view)  # rendered text for a model family from the registry
+    assert not dlg.family.isEnabled()
+    dlg.format.setCurrentIndex(dlg.format.findData("rendered"))
+    assert dlg.family.isEnabled() and [dlg.family.itemData(i) for i in range(
+        dlg.family.count())] == ["phi4-mini", "phi4", "hermes", "chatml-notools", "studio"]
+    dlg.family.setCurrentIndex(dlg.family.findData("hermes"))
+    dlg.which.setCurrentIndex(dlg.which.findData("test"))
+    dlg.out.setText(str(tmp_path / "hermes.jsonl"))
+    job = ok(dlg)
+    lines = [json.loads(x) for x in (tmp_path / "hermes.jsonl").read_text().splitlines()]
+    assert len(lines) == splits["test"] and job.result.format == "rendered:hermes"
+    assert all(x["format"] == "hermes" and "<|im_start|>" in x["text"] for x in lines)
     dlg = dialogs.show_synthesis(view)
     dlg.from_server.setChecked(True)
     dlg.buttons.button(QDialogButtonBox.StandardButton.Ok).click()

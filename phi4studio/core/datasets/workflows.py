@@ -215,6 +215,31 @@ def export_formats() -> dict[str, str]:
 
 
 RENDERED = "rendered"
+DEFAULT_FAMILY = "phi4-mini"
+
+
+def rendered_families() -> dict[str, str]:
+    """Model family -> title, for the families that render without a model's own template
+    (the chat-format registry's standalone formats)."""
+    from phi4studio.core.chatformats import available_formats, get_format
+
+    return {n: get_format(n).title for n in available_formats(standalone=True)}
+
+
+def chat_format(family: str | None) -> Any:
+    """The registry's format for a family name (or alias); a DatasetError names the choices."""
+    from phi4studio.core.chatformats import get_format
+
+    name = family or DEFAULT_FAMILY
+    try:
+        fmt = get_format(name)
+    except KeyError:
+        fmt = None
+    if fmt is None or fmt.needs_template:
+        raise DatasetError(
+            f"Cannot render for the model family {name!r}.",
+            hint=f"Choose one of: {', '.join(rendered_families())}.")
+    return fmt
 
 
 def run_export(store: DatasetStore, out: Path, fmt: str, *, flt: ExampleFilter | None = None,
@@ -224,11 +249,10 @@ def run_export(store: DatasetStore, out: Path, fmt: str, *, flt: ExampleFilter |
 
     if fmt != RENDERED:
         return export_jsonl(store, out, fmt, flt=flt, progress=progress, cancelled=cancelled)
-    from phi4studio.core.chatformats import get_format
     from phi4studio.core.datasets.exporters import ExportReport
     from phi4studio.core.fileio import atomic_open
 
-    chat = get_format(family or "phi4-mini")
+    chat = chat_format(family)
     total, n = store.count(flt), 0
     with atomic_open(Path(out), "w") as fh:
         for d in store.iter_dicts(flt):

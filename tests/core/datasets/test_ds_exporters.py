@@ -121,3 +121,35 @@ def test_export_from_store_with_filter_and_cancel(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="Unknown export format"):
         export_jsonl(store, out, "csv")
     store.close()
+
+
+MARKERS = {"phi4-mini": "<|tool_call|>", "phi4": "<tool_call>", "hermes": "<tool_call>",
+           "chatml-notools": "<tool_call>", "studio": "<tool_call>"}
+
+
+def test_rendered_text_for_every_standalone_family(tmp_path: Path) -> None:
+    """Export as rendered prompt text through the chat-format registry: every family that
+    renders without a model template, the calls parse back, trained spans are the replies."""
+    from phi4studio.core.chatformats import available_formats, get_format
+    from phi4studio.core.datasets.workflows import rendered_families, run_export
+
+    assert list(rendered_families()) == available_formats(standalone=True) == list(MARKERS)
+    store = DatasetStore.create(tmp_path / "r.sqlite")
+    store.add_many(EXAMPLES)
+    for family, marker in MARKERS.items():
+        out = tmp_path / f"{family}.jsonl"
+        rep = run_export(store, out, "rendered", family=family)
+        assert rep.written == 3 and rep.format == f"rendered:{family}"
+        rows = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+        assert [r["id"] for r in rows] == ["ex-1", "ex-7", "chat-2"]
+        assert rows[0]["format"] == family and marker in rows[0]["text"]
+        trained = "".join(rows[1]["text"][a:b] for a, b, t, _r in rows[1]["spans"] if t)
+        assert get_format(family).parse(trained).tool_calls[1]["name"] == "send_email"
+    n = run_export(store, tmp_path / "s.jsonl", "rendered", family="smollm2",
+                   flt=ExampleFilter(split="train"))
+    assert n.written == 1 and n.format == "rendered:chatml-notools"
+    for bad in ("generic", "llama9"):
+        with pytest.raises(DatasetError) as exc:
+            run_export(store, tmp_path / "x.jsonl", "rendered", family=bad)
+        assert "phi4-mini, phi4, hermes, chatml-notools, studio" in (exc.value.hint or "")
+    store.close()

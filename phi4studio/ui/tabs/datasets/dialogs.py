@@ -24,7 +24,12 @@ from PySide6.QtWidgets import (
 from phi4studio.core.datasets.errors import DatasetError
 from phi4studio.core.datasets.query import ExampleFilter
 from phi4studio.core.datasets.schema import SPLITS
-from phi4studio.core.datasets.workflows import RENDERED, export_formats, export_job
+from phi4studio.core.datasets.workflows import (
+    RENDERED,
+    export_formats,
+    export_job,
+    rendered_families,
+)
 
 if TYPE_CHECKING:
     from phi4studio.ui.tabs.datasets.view import DatasetsView
@@ -89,12 +94,8 @@ class ExportDialog(_JobDialog):
         for name, title in export_formats().items():
             self.format.addItem(title, name)
         self.family = QComboBox(self)
-        try:
-            from phi4studio.core.chatformats import available_formats
-
-            self.family.addItems(available_formats())
-        except ImportError:  # pragma: no cover
-            pass
+        for name, title in rendered_families().items():
+            self.family.addItem(f"{name} — {title}", name)
         self.which = QComboBox(self)
         self.which.addItem("All examples", "all")
         self.which.addItem("The examples the table shows (current filter)", "filter")
@@ -111,7 +112,11 @@ class ExportDialog(_JobDialog):
         self._format_changed()
 
     def _format_changed(self, *_: Any) -> None:
-        self.family.setEnabled(self.format.currentData() == RENDERED)
+        rendered = self.format.currentData() == RENDERED
+        self.family.setEnabled(rendered)
+        self.family.setToolTip("Each line: the example's prompt text as this model family's chat "
+                               "template renders it, and which spans are trained on"
+                               if rendered else "Only for rendered text")
 
     def submit(self) -> Any:
         which = self.which.currentData()
@@ -119,7 +124,7 @@ class ExportDialog(_JobDialog):
                else ExampleFilter(split=which))
         fmt = self.format.currentData()
         return export_job(self.view.library, str(self.view.dataset_id), Path(self.out.text()),
-                          fmt, flt=flt, family=self.family.currentText() or None,
+                          fmt, flt=flt, family=self.family.currentData() or None,
                           on_done=self.view._job_done)
 
 

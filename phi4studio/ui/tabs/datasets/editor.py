@@ -406,7 +406,7 @@ class _RenderedView(QWidget):
         try:
             from phi4studio.core.chatformats import available_formats
 
-            self.family.addItems(available_formats())
+            self.family.addItems(available_formats(standalone=True))
         except ImportError:
             self.family.setEnabled(False)
         self.family.currentTextChanged.connect(lambda _t: self.show_example(self._data))
