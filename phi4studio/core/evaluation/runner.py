@@ -1,0 +1,245 @@
+"""The evaluation runner: walks a run's frozen cases, asks the model, scores, appends results.
+
+It knows nothing of processes: `generate(prompt, guidance, max_new_tokens)` is given to it (the
+evaluation worker passes the inference worker's client; tests pass a fake). Each finished case
+is appended to results.jsonl at once (results.py), so a cancelled or crashed run resumes at the
+first case without a result; a case cut short is run again from its start, never half-kept.
+
+Prompts are rendered by the model's chat format (`core.chatformats`), and outputs read back by
+it. Guided decoding (`guided`): "off"; "grammar" (the format's Lark grammar: free text, or text
+then calls of the offered tools; declining stays possible); "calls" (a JSON array of at least
+one call: only where every item expects a call).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from phi4studio.core.evaluation import metrics
+from phi4studio.core.evaluation.cases import Case, checkpoints, expected_at
+from phi4studio.core.evaluation.results import RunDir
+from phi4studio.core.evaluation.scoring import add, is_error_result, output_counts, score_turn, zero
+
+GUIDED_MODES = ("off", "grammar", "calls")
+DEFAULT_MAX_NEW_TOKENS = 256
+
+# generate(prompt, guidance (type, text) | None, max_new_tokens) -> the worker's result data
+GenerateFn = Callable[[str, "tuple[str, str] | None", int], Awaitable[Mapping[str, Any]]]
+ProgressFn = Callable[[int, int, "Mapping[str, Any] | None", float | None], None]
+
+
+class GuidanceRejected(Exception):
+    """The backend refused the grammar (bad_guidance): the runner retries without it."""
+
+
+@dataclass
+class Answer:
+    """One generation, read back."""
+
+    prompt: str
+    raw: str
+    calls: list[dict[str, Any]]
+    parse_errors: list[str]
+    content: str = ""
+    ttft_s: float | None = None
+    total_s: float | None = None
+    tokens: int | None = None
+    stop_reason: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def record(self, with_prompt: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {"raw": self.raw, "calls": self.calls,
+                               "parse_errors": self.parse_errors, "ttft_s": self.ttft_s,
+                               "total_s": self.total_s, "tokens": self.tokens,
+                               "stop_reason": self.stop_reason}
+        if with_prompt:
+            out["prompt"] = self.prompt
+        if self.notes:
+            out["notes"] = self.notes
+        return out
+
+
+class Runner:
+    def __init__(self, run: RunDir, generate: GenerateFn, fmt: Any, *,
+                 guided: str = "off", max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+                 step_limit: int = 20, benchmarks_root: Any = None,
+                 on_progress: ProgressFn | None = None,
+                 cancelled: Callable[[], bool] = lambda: False) -> None:
+        if guided not in GUIDED_MODES:
+            raise ValueError(f"guided must be one of {GUIDED_MODES}")
+        self.run_dir = run
+        self.generate = generate
+        self.fmt = fmt
+        self.guided = guided
+        self.max_new_tokens = max_new_tokens
+        self.step_limit = step_limit
+        self.benchmarks_root = benchmarks_root
+        self.on_progress = on_progress
+        self.cancelled = cancelled
+        self._guidance_cache: dict[str, tuple[str, str] | None] = {}
+
+    # --- the loop ---------------------------------------------------------------------------
+    async def run(self) -> dict[str, Any]:
+        """Evaluate every case not yet done; returns the summary (also written to disk)."""
+        cases = list(self.run_dir.cases())
+        done = self.run_dir.done_ids()
+        total = len(cases)
+        n_done = sum(1 for c in cases if c["id"] in done)
+        started = time.monotonic()
+        fresh = 0
+        if self.on_progress is not None:
+            self.on_progress(n_done, total, None, None)
+        with self.run_dir.open_for_append() as fh:
+            for case in cases:
+                if case["id"] in done:
+                    continue
+                if self.cancelled():
+                    break
+                result = await self.run_case(case)
+                if result is None:  # cancelled in the middle: not kept
+                    break
+                RunDir.append(fh, result)
+                done.add(case["id"])
+                n_done += 1
+                fresh += 1
+                if self.on_progress is not None:
+                    per_case = (time.monotonic() - started) / fresh
+                    self.on_progress(n_done, total, result, per_case * (total - n_done))
+        summary = metrics.summarize(self.run_dir.results(), total_cases=total)
+        summary["complete"] = n_done >= total
+        self.run_dir.write_summary(summary)
+        return summary
+
+    async def run_case(self, case: Case) -> dict[str, Any] | None:
+        t0 = time.perf_counter()
+        base = {k: case.get(k) for k in ("id", "suite", "category", "scenario", "kind")}
+        try:
+            if case.get("kind") == "bfcl_multi_turn":
+                from phi4studio.core.evaluation.bfcl_multiturn import run_case as run_mt
+
+                body = await run_mt(self, case)
+            elif case.get("kind") == "tooltalk":
+                from phi4studio.core.evaluation.tooltalk import run_case as run_tt
+
+                body = await run_tt(self, case)
+            else:
+                body = await self.replay(case)
+        except asyncio.CancelledError:
+            raise
+        except _Cancelled:
+            return None
+        except Exception as exc:  # noqa: BLE001 - one broken case never stops the run
+            if self.cancelled():
+                return None
+            body = {"ok": False, "error": f"{type(exc).__name__}: {exc}", "turns": [],
+                    "counts": zero(), "tools": {}, "called": []}
+        return {**base, **body, "time_s": round(time.perf_counter() - t0, 4)}
+
+    # --- replay cases -------------------------------------------------------------------------
+    async def replay(self, case: Case) -> dict[str, Any]:
+        messages = case.get("messages") or []
+        tools = case.get("tools") or []
+        counts = zero()
+        per_tool: dict[str, list[int]] = {}
+        called: list[str] = []
+        turns: list[dict[str, Any]] = []
+        marks = checkpoints(case)
+        for k, idx in enumerate(marks):
+            expected = expected_at(case, k)
+            history = messages[:idx]
+            recovery = case.get("scenario") == "missing_info_or_error" or (
+                bool(history) and history[-1].get("role") == "tool"
+                and is_error_result(history[-1].get("content")))
+            answer = await self.ask(history, tools, expect_call=bool(expected))
+            scored = score_turn(tools, answer.calls, answer.parse_errors, expected,
+                                recovery=recovery)
+            add(counts, scored["counts"])
+            for name, (e, c) in scored["tools"].items():
+                row = per_tool.setdefault(name, [0, 0])
+                row[0] += e
+                row[1] += c
+            called += [str(c.get("name")) for c in answer.calls]
+            turns.append({"index": k, "message_index": idx, "expected": expected,
+                          "correct": scored["correct"], "error": scored["error"],
+                          "error_type": scored["error_type"], "recovery": recovery,
+                          **answer.record()})
+        ok = all(t["correct"] for t in turns)
+        n_users = sum(1 for m in messages if m.get("role") == "user")
+        return {"ok": ok, "turns": turns, "counts": counts, "tools": per_tool, "called": called,
+                "multi_turn": len(marks) > 1 or n_users > 1}
+
+    # --- one generation -------------------------------------------------------------------------
+    async def ask(self, messages: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]],
+                  *, expect_call: bool = True) -> Answer:
+        if self.cancelled():
+            raise _Cancelled()
+        prompt = self.fmt.render_prompt(list(messages), list(tools))
+        guidance = self._guidance(tools, expect_call)
+        notes: list[str] = []
+        try:
+            data = await self.generate(prompt, guidance, self.max_new_tokens)
+        except GuidanceRejected as exc:
+            notes.append(f"guidance refused, generated without it: {exc}")
+            self._guidance_cache[_tools_key(tools) + self.guided] = None
+            guidance = None
+            data = await self.generate(prompt, None, self.max_new_tokens)
+        if data.get("stop_reason") == "stopped" and self.cancelled():
+            raise _Cancelled()
+        text = str(data.get("text") or "")
+        if guidance is not None and guidance[0] == "json_schema":
+            parsed = self.fmt.parse_payload(text)
+        else:
+            parsed = self.fmt.parse(text)
+        calls = [{"name": c["name"], "arguments": c["arguments"]} for c in parsed.tool_calls]
+        return Answer(prompt=prompt, raw=text, calls=calls, parse_errors=list(parsed.errors),
+                      content=str(parsed.content or ""),
+                      ttft_s=_num(data.get("ttft_s")), total_s=_num(data.get("total_s")),
+                      tokens=_int(data.get("completion_tokens")),
+                      stop_reason=data.get("stop_reason"), notes=notes)
+
+    def _guidance(self, tools: Sequence[Mapping[str, Any]],
+                  expect_call: bool) -> tuple[str, str] | None:
+        if self.guided == "off" or not tools:
+            return None
+        if self.guided == "calls" and not expect_call:
+            return None
+        key = _tools_key(tools) + self.guided
+        if key not in self._guidance_cache:
+            try:
+                if self.guided == "calls":
+                    spec = self.fmt.guidance(tools, kind="json_schema")
+                else:
+                    spec = self.fmt.guidance(tools)
+                self._guidance_cache[key] = (spec.type, spec.text)
+            except (ValueError, TypeError):
+                self._guidance_cache[key] = None
+        return self._guidance_cache[key]
+
+
+class _Cancelled(Exception):
+    pass
+
+
+def _tools_key(tools: Sequence[Mapping[str, Any]]) -> str:
+    blob = json.dumps(list(tools), sort_keys=True, default=str).encode()
+    return hashlib.blake2b(blob, digest_size=16).hexdigest()
+
+
+def _num(v: Any) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def _int(v: Any) -> int | None:
+    return int(v) if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+def count_output(counts: dict[str, int], tools: Sequence[Mapping[str, Any]],
+                 answer: Answer) -> None:
+    """Adds one generation's JSON/schema validity to `counts` (multi-turn kinds use it)."""
+    add(counts, output_counts(tools, answer.calls, answer.parse_errors))
