@@ -232,8 +232,9 @@ def resolve_targets(spec: Any, layers: dict[str, dict[str, Any]]) -> tuple[list[
         return out, notes
     names = [spec] if isinstance(spec, str) else list(spec)
     out = []
+    full = [f for e in layers.values() for f in e["names"]]
     for n in names:
-        if n in layers:
+        if n in layers or any(f == n or f.endswith("." + n) for f in full):
             out.append(n)
         elif FUSED.get(n) in layers:
             if FUSED[n] not in out:

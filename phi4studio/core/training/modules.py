@@ -22,6 +22,19 @@ PRESET_GROUPS = {"attention": {"attention"}, "attention-mlp": {"attention", "mlp
                  "all-linear": {"attention", "mlp", "other"}}
 
 
+_KNOWN_ORDER = ("q_proj", "k_proj", "v_proj", "qkv_proj", "c_attn", "o_proj", "c_proj",
+                "gate_proj", "up_proj", "gate_up_proj", "c_fc", "down_proj")
+_GROUP_ORDER = {"attention": 0, "mlp": 1, "other": 2}
+
+
+def _order(name: str, layers: Sequence[LinearLayer]) -> tuple[int, int, str]:
+    """Model order for display: attention before MLP, then the usual projection order."""
+    leaf = name.rsplit(".", 1)[-1]
+    group = next((la.group for la in layers if _matches(name, la)), "other")
+    known = _KNOWN_ORDER.index(leaf) if leaf in _KNOWN_ORDER else len(_KNOWN_ORDER)
+    return _GROUP_ORDER.get(group, 2), known, name
+
+
 class TargetModuleError(ValueError):
     """A named target module the model does not have."""
 
@@ -83,5 +96,6 @@ def resolve_targets(spec: str | Sequence[str], layers: Sequence[LinearLayer]) ->
                     f"target module {n!r} is not in this model; its Linear layers are "
                     f"{', '.join(sorted(available))}")
         names = list(dict.fromkeys(names))
+    names = sorted(names, key=lambda n: _order(n, layers))
     matched = [la for la in layers if any(_matches(t, la) for t in names)]
     return ResolvedTargets(names, matched, notes, available)

@@ -48,6 +48,7 @@ class RunMonitor:
         self.version = 0
         self.job: Job | None = None
         self.resumed_from_step: int | None = None
+        self.first_step: int | None = None  # the first optimizer step this session reported
         self._listeners: list[Listener] = []
         self._t0 = time.time()
         self._metrics: dict[str, Any] = {}
@@ -152,6 +153,8 @@ class RunMonitor:
     def _progress(self, ev: dict[str, Any]) -> None:
         step = ev.get("step")
         if isinstance(step, int):
+            if self.first_step is None:
+                self.first_step = step
             self.step = step
             total = ev.get("total")
             self.total = int(total) if isinstance(total, (int, float)) else self.total
