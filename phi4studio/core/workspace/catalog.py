@@ -82,6 +82,28 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX jobs_created ON jobs(created_at);
     """,
+    # 2: the request log of the local OpenAI/Anthropic-compatible server (Serve)
+    """
+    CREATE TABLE serve_requests (
+        id TEXT PRIMARY KEY,
+        created_at REAL NOT NULL,
+        api TEXT NOT NULL,
+        client TEXT NOT NULL DEFAULT '',
+        model TEXT NOT NULL DEFAULT '',
+        adapter TEXT,
+        stream INTEGER NOT NULL DEFAULT 0,
+        status INTEGER NOT NULL,
+        finish_reason TEXT,
+        prompt_tokens INTEGER,
+        completion_tokens INTEGER,
+        ttft_s REAL,
+        latency_s REAL,
+        tool_calls TEXT NOT NULL DEFAULT '[]',
+        error TEXT,
+        meta TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX serve_requests_created ON serve_requests(created_at);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
