@@ -66,31 +66,37 @@ def check_call(tool: Mapping[str, Any] | None, name: str, arguments: Any) -> lis
     return check_value(arguments, tool.get("inputSchema") or {})
 
 
-# JSON Schema `format`s llguidance (onnxruntime-genai 0.18) compiles; it refuses any other
-# (uri, regex, ...) and the whole grammar with it. Guidance drops the others (the arguments are
-# still validated against the full schema afterwards).
+# What llguidance (onnxruntime-genai 0.18) cannot compile, found by probing it: these keywords
+# ("Unimplemented keys"), `format`s other than these, and a `oneOf` whose branches may overlap.
+# Guidance drops them (and reads oneOf as anyOf): the model is held to a slightly looser schema,
+# and every call is still validated against the tool's full schema afterwards.
 GUIDANCE_FORMATS = frozenset({"date-time", "time", "date", "duration", "email", "hostname",
                               "ipv4", "ipv6", "uuid"})
-_SUB_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
+GUIDANCE_UNSUPPORTED = frozenset({"uniqueItems", "contains", "minContains", "maxContains",
+                                  "not", "if", "then", "else", "dependentRequired",
+                                  "dependentSchemas", "propertyNames", "unevaluatedProperties",
+                                  "unevaluatedItems"})
+_SUB_MAPS = ("properties", "patternProperties", "$defs", "definitions")
 _SUB_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
-_SUB_ONE = ("items", "additionalProperties", "not", "contains", "if", "then", "else",
-            "propertyNames", "unevaluatedProperties", "unevaluatedItems")
+_SUB_ONE = ("items", "additionalProperties")
 
 
 def guidance_schema(schema: Any) -> Any:
-    """A copy of a JSON Schema without the `format`s guided decoding cannot compile."""
+    """A copy of a tool's JSON Schema that guided decoding can compile (see above)."""
     if isinstance(schema, list):
         return [guidance_schema(s) for s in schema]
     if not isinstance(schema, dict):
         return schema
     out: dict[str, Any] = {}
     for key, value in schema.items():
+        if key in GUIDANCE_UNSUPPORTED:
+            continue
         if key == "format" and isinstance(value, str) and value not in GUIDANCE_FORMATS:
             continue
         if key in _SUB_MAPS and isinstance(value, dict):
             out[key] = {k: guidance_schema(v) for k, v in value.items()}
         elif key in _SUB_LISTS or key in _SUB_ONE:
-            out[key] = guidance_schema(value)
+            out["anyOf" if key == "oneOf" else key] = guidance_schema(value)
         else:
             out[key] = value
     return out
@@ -306,6 +312,11 @@ class ChatSession:
                                                                            args),
                 guided=turn.guided, turn=turn.index,
                 status=CallStatus.CANCELLED if stopped else CallStatus.PENDING))
+        cut = [e for e in turn.parsed.errors if "truncated" in e or "missing closing" in e]
+        if cut and turn.calls:  # the output ended inside the last call: it may be incomplete
+            turn.calls[-1].issues.append(ArgIssue(
+                "$", f"the output ended inside this call ({turn.stop_reason or 'cut off'}): "
+                     "its arguments may be incomplete"))
         msg: dict[str, Any] = {"role": "assistant", "content": turn.parsed.content}
         live = [c for c in turn.calls if c.status is CallStatus.PENDING]
         if live:

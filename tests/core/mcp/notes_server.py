@@ -1,6 +1,6 @@
 """A real MCP server over stdio (the official SDK's MCPServer) for the Playground's MCP tests.
 
-    python notes_server.py [--crash-on-start]
+    python notes_server.py [--crash-on-start] [--only NAME,NAME]
 
 Tools, one per approval case and failure mode:
 - get_forecast   readOnlyHint: may be always-allowed
@@ -105,6 +105,11 @@ def crash_server() -> str:
 
 
 if __name__ == "__main__":
+    if "--only" in sys.argv:  # serve only these tools
+        keep = set(sys.argv[sys.argv.index("--only") + 1].split(","))
+        for tool in app._tool_manager.list_tools():
+            if tool.name not in keep:
+                app.remove_tool(tool.name)
     if "--crash-on-start" in sys.argv:
         print("notes-test: cannot open /nonexistent/notes.db", file=sys.stderr)
         sys.exit(3)

@@ -154,19 +154,24 @@ async def test_guided_decoding_is_on_by_default_for_tool_calls_and_its_cost_is_s
     assert not (await bare.generate()).guided
 
 
-def test_guidance_drops_only_the_formats_llguidance_cannot_compile() -> None:
+def test_guidance_relaxes_only_what_llguidance_cannot_compile() -> None:
     schema = {"type": "object", "properties": {
         "url": {"type": "string", "format": "uri"},
         "when": {"type": "string", "format": "date-time"},
         "format": {"type": "string"},  # a property named format stays
-        "items": {"type": "array", "items": {"type": "string", "format": "regex"}},
-    }, "anyOf": [{"format": "iri"}]}
+        "not": {"type": "integer", "multipleOf": 15},  # and one named not
+        "tags": {"type": "array", "items": {"type": "string", "format": "regex"},
+                 "uniqueItems": True, "maxItems": 3},
+        "either": {"oneOf": [{"type": "string"}, {"type": "string", "minLength": 1}]},
+    }, "dependentRequired": {"url": ["when"]}, "propertyNames": {"pattern": "^[a-z]"}}
     out = guidance_schema(schema)
-    assert "format" not in out["properties"]["url"]
-    assert out["properties"]["when"]["format"] == "date-time"
-    assert out["properties"]["format"] == {"type": "string"}
-    assert out["properties"]["items"]["items"] == {"type": "string"}
-    assert out["anyOf"] == [{}]
+    props = out["properties"]
+    assert "format" not in props["url"] and props["when"]["format"] == "date-time"
+    assert props["format"] == {"type": "string"} and props["not"]["multipleOf"] == 15
+    assert props["tags"] == {"type": "array", "items": {"type": "string"}, "maxItems": 3}
+    assert props["either"] == {"anyOf": [{"type": "string"}, {"type": "string",
+                                                               "minLength": 1}]}
+    assert set(out) == {"type", "properties"}
     assert schema["properties"]["url"]["format"] == "uri"  # the tool itself is untouched
     tools = guidance_tools([{"name": "t", "inputSchema": schema}])
     assert tools[0]["inputSchema"] == out
