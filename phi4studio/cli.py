@@ -8,6 +8,7 @@
     phi4studio bench ui [--seconds 10] [--jobs 4] [--rate 200]
     phi4studio bench dataset [--n 100000] [--keep DIR]
     phi4studio dataset list|import|validate|stats|synth|split|export   (see cli_dataset.py)
+    phi4studio chat --model DIR --prompt TEXT [--tools FILE | --mcp "CMD ARGS"] ...   (cli_chat.py)
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     from phi4studio.cli_dataset import add_parser as add_dataset_parser
 
     add_dataset_parser(sub)
+    from phi4studio.cli_chat import add_parser as add_chat_parser
+
+    add_chat_parser(sub)
     sub.add_parser("startup-probe", help=argparse.SUPPRESS)
     return ap
 
@@ -101,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             print(json.dumps(figures, indent=2))
         return 0
+    if args.command == "chat":
+        from phi4studio.cli_chat import run as run_chat
+
+        return run_chat(args)
     if args.command == "dataset":
         from phi4studio.cli_dataset import run as run_dataset
 
