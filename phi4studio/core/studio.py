@@ -12,6 +12,7 @@ from typing import Any
 
 from phi4studio.core.environment import inference_probe_argv, runtime_probe_argv, training_python
 from phi4studio.core.errors import StudioError, WorkspaceError
+from phi4studio.core.handoff import Handoff
 from phi4studio.core.jobs import JobQueue, SubprocessJob, default_capacities
 from phi4studio.core.paths import AppDirs, app_dirs
 from phi4studio.core.settings import Settings, SettingsStore
@@ -32,6 +33,7 @@ class Studio:
     messages: list[str] = field(default_factory=list)  # things the user must be told at start
     inference_info: dict[str, Any] | None = None
     runtime_info: dict[str, Any] | None = None
+    handoff: Handoff = field(default_factory=Handoff)  # cross-tab requests (core/handoff.py)
 
     @classmethod
     def open(cls, dirs: AppDirs | None = None, workspace: Path | None = None) -> Studio:
