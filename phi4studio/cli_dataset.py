@@ -8,6 +8,7 @@
                              [--name NAME | --into DATASET]
     phi4studio dataset split DATASET [--ratios 0.8,0.1,0.1] [--seed S] [--holdout-tools a,b]
     phi4studio dataset export DATASET|FILE --format F --out PATH [--split S] [--family F]
+    phi4studio dataset version DATASET [list | create NAME | diff A [B] | restore V | delete V]
 
 DATASET is a dataset of the workspace (name or id, see `list`) or a dataset file (.sqlite); a
 FILE in any import format is read into a temporary dataset first (nothing is added to the
@@ -74,6 +75,16 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--ratios", default="0.8,0.1,0.1", help="train,validation,test")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--holdout-tools", default="", help="tools kept out of train (comma list)")
+    p.add_argument("--json", action="store_true")
+
+    p = dsub.add_parser("version", help="named versions: list, create, diff, restore, delete")
+    p.add_argument("dataset")
+    p.add_argument("action", nargs="?", default="list",
+                   choices=("list", "create", "diff", "restore", "delete"))
+    p.add_argument("names", nargs="*", metavar="VERSION",
+                   help="create: the new name; diff: A [B] (B: now); restore/delete: one "
+                        "version (id or name)")
+    p.add_argument("--note", default="", help="a note for create")
     p.add_argument("--json", action="store_true")
 
     p = dsub.add_parser("export", help="write JSONL in a training format")
@@ -374,7 +385,73 @@ def cmd_split(args: argparse.Namespace) -> int:
     return 0
 
 
+def _version(store: Any, key: str) -> Any:
+    from phi4studio.core.datasets.errors import DatasetError
+
+    items = store.versions.list()
+    for match in (lambda v: str(v.id) == key, lambda v: v.name == key,
+                  lambda v: v.name.casefold() == key.casefold()):
+        found = [v for v in items if match(v)]
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            raise DatasetError(f"{len(found)} versions are named {key!r}; use the version's id.")
+    raise DatasetError(f"No version {key!r} in {store.name}.",
+                       hint="`phi4studio dataset version DATASET` lists them.")
+
+
+def cmd_version(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from phi4studio.core.datasets.errors import DatasetError
+    from phi4studio.core.datasets.versions import CURRENT
+    from phi4studio.core.datasets.workflows_versions import describe, restore_with_backup
+
+    need = {"list": (0, 0), "create": (1, 1), "diff": (1, 2), "restore": (1, 1),
+            "delete": (1, 1)}[args.action]
+    if not need[0] <= len(args.names) <= need[1]:
+        raise DatasetError(f"`version {args.action}` takes {need[0]}"
+                           f"{'' if need[0] == need[1] else f' or {need[1]}'} version name(s).")
+    if Path(args.dataset).expanduser().is_file() and not args.dataset.endswith(".sqlite"):
+        raise DatasetError("Versions belong to a dataset: import the file first.")
+    with _open_store(args, args.dataset) as store:
+        vs = store.versions
+        if args.action == "list":
+            items, since = vs.list(), vs.changes_since_latest()
+            if args.json:
+                _print_json({"versions": [asdict(v) for v in items],
+                             "since_latest": asdict(since)})
+                return 0
+            for v in items:
+                print(f"{v.id:>4}  {describe(v)}" + (f"  ({v.note})" if v.note else ""))
+            print(f"since the latest version: {since.summary()}" if items
+                  else "no version saved yet")
+        elif args.action == "create":
+            v = vs.create(args.names[0], args.note)
+            _print_json(asdict(v)) if args.json else print(f"saved version {v.id}: {describe(v)}")
+        elif args.action == "diff":
+            a = _version(store, args.names[0])
+            b = _version(store, args.names[1]) if len(args.names) > 1 else None
+            d = vs.diff(a.id, b.id if b else CURRENT)
+            if args.json:
+                _print_json({"from": a.name, "to": b.name if b else None, **asdict(d)})
+            else:
+                print(f"{a.name} -> {b.name if b else 'now'}: {d.summary()}")
+        elif args.action == "restore":
+            report = restore_with_backup(store, _version(store, args.names[0]).id)
+            if args.json:
+                _print_json({"restored": report.version.name, **asdict(report.changes),
+                             "kept": report.kept.name if report.kept else None})
+            else:
+                print(report.message)
+        else:
+            v = _version(store, args.names[0])
+            vs.delete(v.id)
+            print(f"deleted version {v.id} ({v.name})")
+    return 0
+
+
 COMMANDS = {
     "list": cmd_list, "import": cmd_import, "validate": cmd_validate, "stats": cmd_stats,
-    "export": cmd_export, "synth": cmd_synth, "split": cmd_split,
+    "export": cmd_export, "synth": cmd_synth, "split": cmd_split, "version": cmd_version,
 }

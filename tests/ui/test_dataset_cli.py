@@ -106,3 +106,18 @@ def test_synth_then_split(tmp_path: Path) -> None:
     assert sum(out["counts"].values()) == 40 and out["leaks"] == 0
     r = cli(home, "split", "S", "--ratios", "1,2")
     assert r.returncode == 2 and "three numbers" in r.stderr
+    # the split kept the state before as a named version: diff it, restore it
+    r = cli(home, "version", "S", "diff", "Before split (seed 2)")
+    assert r.returncode == 0 and "-> now: 0 added, 40 changed, 0 removed" in r.stdout, r.stderr
+    r = cli(home, "version", "S", "restore", "1", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == {"restored": "Before split (seed 2)", "added": 0,
+                                    "changed": 40, "removed": 0,
+                                    "kept": "Before restoring 'Before split (seed 2)'"}
+    r = cli(home, "version", "S", "--json")
+    listed = json.loads(r.stdout)
+    assert [v["name"] for v in listed["versions"]] == [
+        "Before split (seed 2)", "Before restoring 'Before split (seed 2)'"]
+    assert listed["versions"][1]["changed"] == 40 and listed["since_latest"]["changed"] == 40
+    r = cli(home, "version", "S", "restore", "nope")
+    assert r.returncode == 2 and "No version 'nope'" in r.stderr

@@ -450,3 +450,61 @@ def test_first_run_shows_the_sample_dataset_once(window, qloop, tmp_path) -> Non
     assert lib.datasets() == []
     lib.close()
     other.close()
+
+
+def test_versions_panel_restore_in_place_or_as_job_and_undoing_a_split(window, qloop, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtWidgets import QDialogButtonBox
+
+    from phi4studio.ui.tabs.datasets import dialogs, versions_panel
+
+    view = tab(window)
+    queue = view.studio.queue
+    store = dataset(view, "Versioned", [weather_example(i, city=f"C{i}") for i in range(12)])
+    vc = view.versions
+    panel = vc.panel
+    view.bottom.setCurrentWidget(panel)
+    run(qloop, until(lambda: "No version saved yet" in panel.summary.text()))
+    panel.name.setText("start")
+    panel.save_button.click()  # a job
+    run(qloop, queue.wait(queue.jobs[-1]))
+    run(qloop, until(lambda: panel.tree.topLevelItemCount() == 1))
+    assert [panel.tree.topLevelItem(0).text(c) for c in range(5)] == [
+        "start", "12", "+12", "~0", "-0"]
+    store.update(weather_example(3, city="Rome"))
+    store.delete(["ex-4"])
+    panel.load(store)
+    assert panel.summary.text() == "Since “start”: 0 added, 1 changed, 1 removed."
+    panel.tree.setCurrentItem(panel.tree.topLevelItem(0))
+    assert panel.diff_label.text() == "From this version to now: 0 added, 1 changed, 1 removed."
+
+    panel.restore_button.click()  # small: in place, one step of the tab's undo history
+    assert "ex-4" in store and "C3" in json.dumps(store.get_dict("ex-3"))
+    assert view.act_undo.text() == "Undo Restore version 'start'" and view.model.total() == 12
+    view.undo()
+    assert "ex-4" not in store and view.model.total() == 11
+
+    monkeypatch.setattr(versions_panel, "IN_PLACE_LIMIT", 0)  # large: a job, state kept first
+    panel.tree.setCurrentItem(panel.tree.topLevelItem(0))
+    job = panel.restore_button.click() or queue.jobs[-1]
+    run(qloop, queue.wait(job))
+    assert job.message.startswith("Restored 'start': 1 added, 1 changed, 0 removed")
+    run(qloop, until(lambda: view.model.total() == 12))
+    assert [v.name for v in store.versions.list()] == ["start", "Before restoring 'start'"]
+    monkeypatch.undo()
+
+    dlg = dialogs.show_split(view)  # a split job: Ctrl+Z in the tab takes it back
+    dlg.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+    run(qloop, queue.wait(queue.jobs[-1]))
+    run(qloop, until(lambda: None not in store.counts_by("split")))
+    assert view.act_undo.isEnabled() and view.act_undo.text() == "Undo Split"
+    view.undo()
+    assert store.counts_by("split") == {None: 12}
+    run(qloop, until(lambda: view.model.row(0).split is None))
+    assert view.act_undo.text() == "Undo Restore version 'Before split (seed 0)'"
+    view.undo()  # and the undo itself can be undone: the split is back
+    assert None not in store.counts_by("split")
+    panel.load(store)
+    panel.tree.setCurrentItem(panel.tree.topLevelItem(0))
+    panel.delete_button.click()
+    assert [v.name for v in store.versions.list()] == [
+        "Before restoring 'start'", "Before split (seed 0)"]

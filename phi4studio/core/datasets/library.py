@@ -431,6 +431,9 @@ class DatasetLibrary:
         done = self._done.pop(job.id, None)
         if ds is not None and self._busy.get(ds) is job:
             del self._busy[ds]
+            st = self._stores.get(ds)
+            if st is not None:  # the job wrote through its own connection: the session's
+                st.clear_history()  # undo steps would overwrite its work
         if done is not None:
             try:
                 done(job)

@@ -44,6 +44,7 @@ class SplitPlan:
     by_stratum: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     n_groups: int = 0
     held_out: int = 0  # examples sent to test because they call a held-out tool
+    kept_version: int | None = None  # the version that keeps the splits from before (run_split)
 
 
 def _check_ratios(ratios: Mapping[str, float]) -> dict[str, float]:

@@ -328,6 +328,13 @@ class DatasetStore(StoreReader):
         return None if r is None else (int(r[0]), str(r[1]))
 
     @property
+    def undo_mark(self) -> int:
+        """Identifies the newest edit that can be undone (0: none); it changes with every edit,
+        undo and redo, so a caller can tell whether anything happened since it looked."""
+        t = self._top(1)
+        return 0 if t is None else t[0]
+
+    @property
     def can_undo(self) -> bool:
         return self._top(1) is not None
 
@@ -344,6 +351,13 @@ class DatasetStore(StoreReader):
     def redo_label(self) -> str | None:
         t = self._top(0)
         return None if t is None else t[1]
+
+    def clear_history(self) -> None:
+        """Forget this session's undo/redo steps (another connection, a job, wrote meanwhile:
+        replaying them would overwrite its work)."""
+        with self._lock:
+            self._conn.execute("DELETE FROM temp.undo_rows")
+            self._conn.execute("DELETE FROM temp.undo_ops")
 
     def undo(self) -> str | None:
         """Undo the last edit of this session; returns its label (None: nothing to undo)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,15 @@ class Diff:
     @property
     def empty(self) -> bool:
         return not (self.added or self.changed or self.removed)
+
+    @property
+    def total(self) -> int:
+        return self.added + self.changed + self.removed
+
+    def summary(self) -> str:
+        if self.empty:
+            return "no changes"
+        return f"{self.added} added, {self.changed} changed, {self.removed} removed"
 
 
 @dataclass(frozen=True)
@@ -115,12 +125,14 @@ class Versions:
             )
         return self.get(vid)
 
-    def restore(self, version_id: int) -> Diff:
-        """Make the dataset equal to the version again (one undoable edit)."""
+    def restore(self, version_id: int, *, label: str | None = None,
+                cancelled: Callable[[], bool] | None = None) -> Diff:
+        """Make the dataset equal to the version again (one undoable edit, `label` in the undo
+        history). Returns what it changed: added/removed/changed examples."""
         v = self.get(version_id)
         s = self._store
         d = self.diff(CURRENT, version_id)
-        with s.writer(f"Restore version {v.name!r}") as w:
+        with s.writer(label or f"Restore version {v.name!r}") as w:
             c = s._conn
             gone = [
                 str(r[0])
@@ -139,7 +151,11 @@ class Versions:
                 "ORDER BY r.pos",
                 (version_id,),
             ).fetchall()
-            for pos, h in todo:
+            for i, (pos, h) in enumerate(todo):
+                if cancelled is not None and i % 500 == 0 and cancelled():
+                    from phi4studio.core.jobs.model import JobCancelled
+
+                    raise JobCancelled()
                 data = c.execute("SELECT data FROM blobs WHERE hash = ?", (h,)).fetchone()[0]
                 w.put(json.loads(data), pos=int(pos))
         return d

@@ -152,12 +152,15 @@ def run_split(
     from phi4studio.core.datasets.split import DEFAULT_RATIOS, assign_splits
 
     holdout = [t for t in holdout_tools if t]
+    kept = None
     if store.count():
-        store.versions.create(f"Before split (seed {seed})",
-                              note="made automatically before assigning splits")
-    return assign_splits(store, ratios=ratios or DEFAULT_RATIOS, seed=seed,
+        kept = store.versions.create(f"Before split (seed {seed})",
+                                     note="made automatically before assigning splits").id
+    plan = assign_splits(store, ratios=ratios or DEFAULT_RATIOS, seed=seed,
                          holdout_tools=holdout, stratify_by_tool=stratify_by_tool,
                          progress=progress, cancelled=cancelled)
+    plan.kept_version = kept
+    return plan
 
 
 def describe_plan(plan: Any) -> str:

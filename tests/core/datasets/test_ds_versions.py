@@ -70,3 +70,23 @@ def test_versions_survive_reopening_and_share_content(tmp_path: Path) -> None:
         assert s.versions.get(vb.id).name == "release"
         with pytest.raises(DatasetError, match="No version"):
             s.versions.restore(va.id)
+
+
+def test_restore_in_place_is_undoable_and_a_job_restore_keeps_the_state_before(
+        store: DatasetStore) -> None:
+    from phi4studio.core.datasets.workflows_versions import restore_in_place, restore_with_backup
+
+    store.add_many([weather_example(i, city=f"C{i}") for i in range(4)])
+    v = store.versions.create("v1")
+    store.delete(["ex-0"])
+    mark = store.undo_mark
+    report = restore_in_place(store, v.id)
+    assert report.changes == Diff(1, 0, 0) and report.kept is None and "ex-0" in store
+    assert store.undo_mark != mark and store.undo() == "Restore version 'v1'"
+    assert "ex-0" not in store
+    report = restore_with_backup(store, v.id)
+    assert report.kept is not None and report.kept.name == "Before restoring 'v1'"
+    assert "ex-0" in store and store.versions.diff(report.kept.id) == Diff(1, 0, 0)
+    assert restore_with_backup(store, v.id).kept is None  # nothing to keep: already equal
+    store.clear_history()
+    assert not store.can_undo and store.undo_mark == 0

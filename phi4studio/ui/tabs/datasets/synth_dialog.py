@@ -139,7 +139,8 @@ class SplitDialog(_JobDialog):
         self.form.addRow("Seed", self.seed)
         self.form.addRow("", self.by_tool)
         self.form.addRow("Hold out for test\n(tools never seen in training)", self.holdout)
-        self.form.addRow("", QLabel("The current splits are kept as a version first.", self))
+        self.form.addRow("", QLabel("The current splits are kept as a version first: Undo "
+                                    "(Ctrl+Z) or Versions > Restore brings them back.", self))
 
     def submit(self) -> Job:
         held = [self.holdout.item(i).text() for i in range(self.holdout.count())
@@ -148,4 +149,4 @@ class SplitDialog(_JobDialog):
             self.view.library, str(self.view.dataset_id),
             ratios={s: b.value() / 100 for s, b in self.ratios.items()},
             seed=self.seed.value(), holdout_tools=held, stratify_by_tool=self.by_tool.isChecked(),
-            on_done=self.view._job_done)
+            on_done=self.view.versions.split_done)

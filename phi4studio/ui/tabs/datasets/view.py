@@ -36,6 +36,7 @@ from phi4studio.ui.tabs.datasets.editor import ExampleEditor
 from phi4studio.ui.tabs.datasets.list_panel import DatasetListPanel
 from phi4studio.ui.tabs.datasets.panels import CoveragePanel, ValidationPanel
 from phi4studio.ui.tabs.datasets.qmodels import COL_PREVIEW, COLUMNS, ExampleTableModel
+from phi4studio.ui.tabs.datasets.versions_panel import VersionsController
 
 SEARCH_DEBOUNCE_MS = 250
 PANELS_DEBOUNCE_MS = 300
@@ -116,9 +117,11 @@ class DatasetsView(QWidget):
         self.validation.validate_requested.connect(self.validate)
         self.coverage = CoveragePanel(self)
         self.coverage.report_requested.connect(self.coverage_report)
+        self.versions = VersionsController(self)
         self.bottom = QTabWidget(self)
         self.bottom.addTab(self.validation, "Validation")
         self.bottom.addTab(self.coverage, "Coverage")
+        self.bottom.addTab(self.versions.panel, "Versions")
         self.bottom.currentChanged.connect(lambda _i: self._panels_timer.start())
         self._panels_timer = QTimer(self)
         self._panels_timer.setSingleShot(True)
@@ -191,10 +194,12 @@ class DatasetsView(QWidget):
             act.setEnabled(has)
         self.act_synth.setEnabled(True)
         self.act_split.setEnabled(has and busy is None)
-        self.act_undo.setEnabled(has and busy is None and st is not None and st.can_undo)
+        job_undo = self.versions.pending_undo()
+        can_undo = st is not None and (st.can_undo or job_undo is not None)
+        self.act_undo.setEnabled(has and busy is None and can_undo)
         self.act_redo.setEnabled(has and busy is None and st is not None and st.can_redo)
         self.act_undo.setText(f"Undo {st.undo_label}" if st is not None and st.can_undo
-                              else "Undo")
+                              else f"Undo {job_undo}" if job_undo else "Undo")
         self.act_redo.setText(f"Redo {st.redo_label}" if st is not None and st.can_redo
                               else "Redo")
         self.editor.set_read_only(busy is not None, f"{busy.name} is running" if busy else "")
@@ -208,6 +213,7 @@ class DatasetsView(QWidget):
             return
         self.editor.flush()
         self.dataset_id = dataset_id
+        self.versions.forget()
         self._watch(None)
         try:
             self._watch(self.library.store(dataset_id) if dataset_id else None)
@@ -344,6 +350,9 @@ class DatasetsView(QWidget):
             return
         self.editor.flush()
         self._stepped = ()
+        if undo and not st.can_undo and self.versions.undo_job():  # e.g. a split job
+            self._update_actions()
+            return
         label = st.undo() if undo else st.redo()
         self.say(f"{'Undid' if undo else 'Redid'}: {label}" if label else
                  f"Nothing to {'undo' if undo else 'redo'}.")
@@ -398,6 +407,8 @@ class DatasetsView(QWidget):
         w = self.bottom.currentWidget()
         if w is self.validation:
             self.validation.load(self.store)
+        elif w is self.versions.panel:
+            self.versions.panel.load(self.store)
         else:
             self.coverage.load(self.store)
 
