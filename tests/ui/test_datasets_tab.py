@@ -452,7 +452,7 @@ def test_first_run_shows_the_sample_dataset_once(window, qloop, tmp_path) -> Non
     other.close()
 
 
-def test_versions_panel_restore_in_place_or_as_job_and_undoing_a_split(window, qloop, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_versions_panel_restores_and_a_split_is_undone(window, qloop, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from PySide6.QtWidgets import QDialogButtonBox
 
     from phi4studio.ui.tabs.datasets import dialogs, versions_panel
