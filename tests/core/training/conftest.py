@@ -30,13 +30,14 @@ TOOLS: list[dict[str, Any]] = [
 ]
 
 
-def tool_examples(n: int, *, seed: int = 0, validation: float = 0.2) -> list[dict[str, Any]]:
+def tool_examples(n: int, *, seed: int = 0, validation: float = 0.2,
+                  tools: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """n synthesized tool-calling examples with train/validation splits assigned."""
     from phi4studio.core.datasets.synthesis import synthesize
 
     rng = random.Random(seed)
     out = []
-    for d in synthesize(TOOLS, n, seed=seed):
+    for d in synthesize(tools or TOOLS, n, seed=seed):
         d["split"] = "validation" if rng.random() < validation else "train"
         out.append(d)
     return out
@@ -59,8 +60,8 @@ def tiny_gpt2_hf_dir(model_cache_dir: Path) -> Path:
 
 @pytest.fixture
 def tool_dataset(tmp_path: Path) -> Path:
-    """A JSONL file of 24 short synthesized examples (train and validation splits)."""
-    return write_jsonl(tmp_path / "tools.jsonl", tool_examples(24, seed=3))
+    """A JSONL file of 20 short synthesized examples (one tool: ~230 tokens each)."""
+    return write_jsonl(tmp_path / "tools.jsonl", tool_examples(20, seed=3, tools=TOOLS[:1]))
 
 
 @pytest.fixture
