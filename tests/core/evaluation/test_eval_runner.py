@@ -1,0 +1,207 @@
+"""The runner with a scripted model: replay of multi-turn dataset cases, resume after a cancel
+(no duplicates), a torn results file, a crashing case, guidance refused."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from phi4studio.core.chatformats import get_format
+from phi4studio.core.evaluation.driver import EvalConfig, create_run
+from phi4studio.core.evaluation.results import RunDir
+from phi4studio.core.evaluation.runner import GuidanceRejected, Runner
+
+FMT = get_format("chatml-notools")
+WEATHER = {"name": "weather", "description": "Weather", "inputSchema": {
+    "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+
+
+def example(i: int, *, multi: bool = False) -> dict[str, Any]:
+    city = f"City{i}"
+    msgs: list[dict[str, Any]] = [
+        {"role": "user", "content": f"Weather in {city}?"},
+        {"role": "assistant", "content": "", "tool_calls": [
+            {"id": "c1", "name": "weather", "arguments": {"city": city}}]},
+        {"role": "tool", "tool_call_id": "c1", "name": "weather", "content": '{"temp": 3}'},
+        {"role": "assistant", "content": f"It is 3 degrees in {city}."}]
+    if multi:
+        msgs += [{"role": "user", "content": "And tomorrow in Oslo?"},
+                 {"role": "assistant", "content": "", "tool_calls": [
+                     {"id": "c2", "name": "weather", "arguments": {"city": "Oslo"}}]},
+                 {"role": "tool", "tool_call_id": "c2", "name": "weather",
+                  "content": '{"error": "no forecast for tomorrow"}'},
+                 {"role": "assistant", "content": "Sorry, there is no forecast yet."}]
+    return {"id": f"ex{i}", "messages": msgs, "tools": [WEATHER],
+            "scenario": "multi_turn" if multi else "single", "split": "test"}
+
+
+def calls_text(*calls: tuple[str, dict[str, Any]]) -> str:
+    payload = [{"name": n, "arguments": a} for n, a in calls]
+    return "<tool_call>" + json.dumps(payload) + "</tool_call>"
+
+
+def oracle(prompt: str) -> str:
+    """A model that answers right: the call the user asks for, then a sentence."""
+    last_user = prompt.rsplit("<|im_start|>user\n", 1)[1]
+    if "<tool_response" in last_user:
+        return "It is 3 degrees."
+    if "tomorrow in Oslo" in last_user:
+        return calls_text(("weather", {"city": "Oslo"}))
+    city = last_user.split("Weather in ", 1)[1].split("?", 1)[0]
+    return calls_text(("weather", {"city": city}))
+
+
+class Scripted:
+    def __init__(self, answer: Callable[[str], str] = oracle) -> None:
+        self.answer = answer
+        self.prompts: list[str] = []
+        self.guidance: list[Any] = []
+
+    async def __call__(self, prompt: str, guidance: tuple[str, str] | None,
+                       max_new_tokens: int) -> Mapping[str, Any]:
+        self.prompts.append(prompt)
+        self.guidance.append(guidance)
+        await asyncio.sleep(0)
+        return {"text": self.answer(prompt), "stop_reason": "eos", "ttft_s": 0.01,
+                "total_s": 0.02, "completion_tokens": 5}
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "model"
+    d.mkdir()
+    (d / "genai_config.json").write_text("{}")
+    return d
+
+
+def make_run(tmp_path: Path, model_dir: Path, examples: list[dict[str, Any]],
+             **kw: Any) -> RunDir:
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps(e) + "\n" for e in examples))
+    return create_run(None, EvalConfig(model=str(model_dir), suites=[f"file:{data}"], **kw),
+                      folder=tmp_path / "run")
+
+
+def test_replay_checks_every_assistant_turn(tmp_path: Path, model_dir: Path) -> None:
+    run = make_run(tmp_path, model_dir, [example(0, multi=True), example(1)])
+    model = Scripted()
+    summary = asyncio.run(Runner(run, model, FMT).run())
+    results = run.results()
+    assert [r["ok"] for r in results] == [True, True]
+    multi = results[0]
+    assert len(multi["turns"]) == 4 and multi["multi_turn"]
+    # the model saw the reference conversation (the reference's tool result) before turn 2
+    assert '{"temp": 3}' in multi["turns"][1]["prompt"]
+    # the turn after the tool error is a recovery turn
+    assert [t["recovery"] for t in multi["turns"]] == [False, False, False, True]
+    o = summary["overall"]
+    assert o["accuracy"]["value"] == 1.0
+    assert o["multi_turn_success"] == {"value": 1.0, "num": 1, "den": 1}
+    assert o["irrelevance_detection"]["den"] == 3  # three turns answer in text
+    assert o["error_recovery"] == {"value": 1.0, "num": 1, "den": 1}
+    assert summary["complete"]
+    assert summary["by_tool"]["weather"]["expected"] == 3
+
+
+def test_wrong_answers_are_scored(tmp_path: Path, model_dir: Path) -> None:
+    run = make_run(tmp_path, model_dir, [example(0, multi=True)])
+    model = Scripted(lambda p: calls_text(("weather", {"city": "Paris"})))
+    summary = asyncio.run(Runner(run, model, FMT).run())
+    turns = run.results()[0]["turns"]
+    assert [t["correct"] for t in turns] == [False, False, False, False]
+    assert turns[0]["error_type"] == "simple_function_checker:wrong_func_name" or \
+        "Paris" in turns[0]["error"] or turns[0]["error_type"] == "value_error:string"
+    assert summary["overall"]["tool_selection"]["value"] == 1.0  # right tool, wrong city
+    assert summary["overall"]["parameter_accuracy"]["value"] == 0.0
+
+
+def test_cancel_then_resume_continues_without_duplicates(tmp_path: Path,
+                                                         model_dir: Path) -> None:
+    run = make_run(tmp_path, model_dir, [example(i) for i in range(6)])
+    model = Scripted()
+    stop = {"now": False}
+
+    def progress(done: int, total: int, result: Any, eta: Any) -> None:
+        if done >= 2:
+            stop["now"] = True  # cancel after the second case
+
+    s1 = asyncio.run(Runner(run, model, FMT, on_progress=progress,
+                            cancelled=lambda: stop["now"]).run())
+    assert s1["done"] == 2 and not s1["complete"]
+    first_ids = [r["id"] for r in run.results()]
+    # a crash mid-write leaves a partial last line
+    with open(run.path / "results.jsonl", "a") as fh:
+        fh.write('{"id": "file:partial", "ok": tr')
+    assert [r["id"] for r in run.results()] == first_ids
+    calls_before = len(model.prompts)
+    s2 = asyncio.run(Runner(run, model, FMT).run())
+    ids = [r["id"] for r in run.results()]
+    assert s2["complete"] and s2["done"] == 6
+    assert ids[:2] == first_ids and len(ids) == len(set(ids)) == 6
+    assert len(model.prompts) - calls_before == 4 * 2  # only the 4 missing cases ran
+    lines = (run.path / "results.jsonl").read_text().splitlines()
+    assert len(lines) == 6 and all(json.loads(line) for line in lines)
+
+
+def test_a_case_that_cannot_run_is_recorded_and_the_run_goes_on(tmp_path: Path,
+                                                                model_dir: Path) -> None:
+    run = make_run(tmp_path, model_dir, [example(0), example(1)])
+
+    def answer(prompt: str) -> str:
+        if "City0" in prompt:
+            raise RuntimeError("the prompt is 4486 tokens; the model's context is 2048")
+        return oracle(prompt)
+
+    summary = asyncio.run(Runner(run, Scripted(answer), FMT).run())
+    r0, r1 = run.results()
+    assert not r0["ok"] and "4486 tokens" in r0["error"]
+    assert r1["ok"]
+    assert summary["overall"]["errors"] == 1
+
+
+def test_refused_guidance_falls_back_to_free_decoding(tmp_path: Path, model_dir: Path) -> None:
+    run = make_run(tmp_path, model_dir, [example(0), example(1)], guided="grammar")
+    model = Scripted()
+    calls = {"n": 0}
+
+    async def gen(prompt: str, guidance: Any, n: int) -> Mapping[str, Any]:
+        calls["n"] += 1
+        if guidance is not None:
+            raise GuidanceRejected("Error creating grammar")
+        return await model(prompt, guidance, n)
+
+    asyncio.run(Runner(run, gen, FMT, guided="grammar").run())
+    results = run.results()
+    assert all(r["ok"] for r in results)
+    assert "guidance refused" in results[0]["turns"][0]["notes"][0]
+
+
+def test_guided_calls_mode_leaves_text_turns_free(tmp_path: Path, model_dir: Path) -> None:
+    run = make_run(tmp_path, model_dir, [example(0)], guided="calls")
+    model = Scripted(lambda p: "[]" if "<tool_response" not in p.rsplit("user\n", 1)[1]
+                     else "It is 3 degrees.")
+    asyncio.run(Runner(run, model, FMT, guided="calls").run())
+    kinds = [g[0] if g else None for g in model.guidance]
+    assert kinds == ["json_schema", None]
+    schema = json.loads(model.guidance[0][1])
+    assert schema["minItems"] == 1
+
+
+def test_create_run_freezes_cases_and_refuses_bad_input(tmp_path: Path, model_dir: Path) -> None:
+    run = make_run(tmp_path, model_dir, [example(0), example(1), example(2)], limit=2)
+    assert run.n_cases() == 2
+    cfg = run.config()
+    assert cfg["suites"][0].startswith("file:") and cfg["limit"] == 2
+    from phi4studio.core.evaluation.driver import EvaluationError
+
+    with pytest.raises(EvaluationError, match=r"genai_config\.json"):
+        create_run(None, EvalConfig(model=str(tmp_path), suites=["bfcl:simple_python"]),
+                   folder=tmp_path / "x")
+    with pytest.raises(EvaluationError, match="adapter"):
+        create_run(None, EvalConfig(model=str(model_dir), suites=["bfcl:simple_python"],
+                                    adapter="ft"), folder=tmp_path / "y")
