@@ -326,7 +326,7 @@ def main(recipe: dict[str, Any]) -> dict[str, Any]:
             t = timed("merge", "merging the adapter into the base")
             merge(recipe["merge"], logs, progress)
             timings["merge"] = round(time.perf_counter() - t, 3)
-        build_spec = recipe["build"]
+        build_spec = recipe.get("build", {})
         if "quantize" in stages:
             t = timed("quantize", f"{recipe['quantize']['algo'].upper()} with Olive")
             qdir = quantize(recipe["quantize"], logs)
@@ -336,9 +336,10 @@ def main(recipe: dict[str, Any]) -> dict[str, Any]:
         if "reference" in stages and _small(recipe):
             ref_thread = threading.Thread(target=run_reference, name="reference", daemon=True)
             ref_thread.start()
-        t = timed("build", "building with the onnxruntime-genai model builder")
-        build(build_spec, out, logs, progress)
-        timings["build"] = round(time.perf_counter() - t, 3)
+        if "build" in stages:
+            t = timed("build", "building with the onnxruntime-genai model builder")
+            build(build_spec, out, logs, progress)
+            timings["build"] = round(time.perf_counter() - t, 3)
         adapters: dict[str, str] = {}
         if "adapters" in stages:
             t = timed("adapters", "making the ONNX adapter with olive generate-adapter")
