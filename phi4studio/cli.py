@@ -8,6 +8,8 @@
     phi4studio bench ui [--seconds 10] [--jobs 4] [--rate 200]
     phi4studio bench dataset [--n 100000] [--keep DIR]
     phi4studio dataset list|import|validate|stats|synth|split|export   (see cli_dataset.py)
+    phi4studio export --source RUN_OR_DIR --precision P --ep E --out DIR   (see cli_export.py;
+                                          also `bench export`)
     phi4studio chat --model DIR --prompt TEXT [--tools FILE | --mcp "CMD ARGS"] ...   (cli_chat.py)
 """
 
@@ -49,6 +51,11 @@ def _parser() -> argparse.ArgumentParser:
     from phi4studio.cli_dataset import add_parser as add_dataset_parser
 
     add_dataset_parser(sub)
+    from phi4studio.cli_export import add_bench_parser as add_export_bench
+    from phi4studio.cli_export import add_parser as add_export_parser
+
+    add_export_parser(sub)
+    add_export_bench(bench_sub)
     from phi4studio.cli_chat import add_parser as add_chat_parser
 
     add_chat_parser(sub)
@@ -85,6 +92,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "export" or (args.command == "bench" and args.target == "export"):
+        from phi4studio import cli_export
+
+        return cli_export.run(args) if args.command == "export" else cli_export.run_bench(args)
     if args.command == "doctor":
         return cmd_doctor(args)
     if args.command == "selftest":
