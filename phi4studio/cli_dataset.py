@@ -4,6 +4,7 @@
     phi4studio dataset import FILE [--format F] [--name NAME | --into DATASET] [--partial]
     phi4studio dataset validate DATASET|FILE [--json]     exit 1 while errors remain
     phi4studio dataset stats DATASET|FILE [--json]
+        both: [--tokenizer PATH [--family F] [--max-tokens N]]   token lengths, over-long flagged
     phi4studio dataset synth (--tools CATALOG | --mcp "CMD ARGS") -n N [--seed S] [--mix ...]
                              [--name NAME | --into DATASET]
     phi4studio dataset split DATASET [--ratios 0.8,0.1,0.1] [--seed S] [--holdout-tools a,b]
@@ -52,12 +53,18 @@ def add_parser(sub: Any) -> None:
     p.add_argument("dataset")
     p.add_argument("--format", help="format of FILE (default: detected)")
     p.add_argument("--max-issues", type=int, default=50)
+    _token_args(p)
     p.add_argument("--json", action="store_true")
 
     p = dsub.add_parser("stats", help="scenario mix vs target, calls per tool, lengths, gaps")
     p.add_argument("dataset")
     p.add_argument("--format", help="format of FILE (default: detected)")
+    _token_args(p)
     p.add_argument("--json", action="store_true")
+
+    p = dsub.add_parser("convert-tokenizer", help=argparse.SUPPRESS)  # the app's subprocess
+    p.add_argument("source", type=Path)
+    p.add_argument("out", type=Path)
 
     p = dsub.add_parser("synth", help="generate examples from a tool catalog")
     src = p.add_mutually_exclusive_group(required=True)
@@ -97,6 +104,32 @@ def add_parser(sub: Any) -> None:
                    help="model family for --format rendered: phi4-mini (default), phi4, hermes, "
                         "chatml-notools or studio (aliases such as qwen, smollm2 work)")
     p.add_argument("--input-format", help="format of FILE (default: detected)")
+
+
+def _token_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tokenizer", metavar="PATH",
+                   help="count tokens with this tokenizer: a model folder, a tokenizer.json or a "
+                        ".gguf file")
+    p.add_argument("--family", metavar="FAMILY",
+                   help="chat format the examples are rendered with before counting (default: "
+                        "the tokenizer's own template)")
+    p.add_argument("--max-tokens", type=int, metavar="N",
+                   help="flag examples longer than N tokens (needs --tokenizer)")
+
+
+def _counter(args: argparse.Namespace) -> Any:
+    from phi4studio.core.datasets.errors import DatasetError
+    from phi4studio.core.datasets.tokens import TokenOptions
+
+    if args.tokenizer is None:
+        if args.max_tokens is not None or args.family is not None:
+            raise DatasetError("--max-tokens and --family need --tokenizer.")
+        return None
+    if args.max_tokens is not None and args.max_tokens < 1:
+        raise DatasetError("--max-tokens must be a positive number.")
+    counter = TokenOptions(args.tokenizer, args.family, args.max_tokens).counter()
+    print(f"token lengths: {counter.label}", file=sys.stderr)
+    return counter
 
 
 def run(args: argparse.Namespace) -> int:
@@ -251,12 +284,15 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from phi4studio.core.datasets.validation import validate_store
 
+    counter = _counter(args)
     progress = _Progress()
     with _open_store(args, args.dataset, args.format) as store:
-        summary = validate_store(store, keep_errors=args.max_issues, progress=progress)
+        summary = validate_store(store, keep_errors=args.max_issues, progress=progress,
+                                 count_tokens=counter, max_tokens=args.max_tokens)
     progress.done()
     if args.json:
         _print_json({"examples": summary.n_examples, "ok": summary.n_ok,
+                     "too_long": summary.by_code.get("too_long", 0),
                      "unreadable": int(getattr(args, "unreadable", 0)),
                      "warning": summary.n_warning, "error": summary.n_error,
                      "by_code": dict(summary.by_code),
@@ -267,6 +303,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
         if summary.by_code:
             print("issues by code: " + ", ".join(f"{k} {v}" for k, v in
                                                   summary.by_code.most_common()))
+        if args.max_tokens is not None:
+            print(f"{summary.by_code.get('too_long', 0)} example(s) longer than "
+                  f"{args.max_tokens} tokens")
         print(summary.summary())
     unreadable = int(getattr(args, "unreadable", 0))
     if unreadable:
@@ -278,8 +317,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_stats(args: argparse.Namespace) -> int:
     from phi4studio.core.datasets.coverage import compute_coverage
 
+    counter = _counter(args)
     with _open_store(args, args.dataset, args.format) as store:
-        report = compute_coverage(store)
+        report = compute_coverage(store, count_tokens=counter, max_tokens=args.max_tokens)
     if args.json:
         _print_json(report.to_dict())
         return 0
@@ -297,10 +337,19 @@ def cmd_stats(args: argparse.Namespace) -> int:
     est = " (estimated: characters / 4)" if report.length_is_estimate else ""
     print(f"length histogram{est}: " + ", ".join(
         f"{lo}-{hi or ''}: {n}" for lo, hi, n in report.length_histogram() if n))
+    if args.max_tokens is not None:
+        print(f"{report.over_length} example(s) longer than {args.max_tokens} tokens")
     if report.gaps:
         print("\ngaps:")
         for g in report.gaps:
             print(f"  - {g.message}")
+    return 0
+
+
+def cmd_convert_tokenizer(args: argparse.Namespace) -> int:
+    from phi4studio.core.datasets.tokens import convert_tokenizer
+
+    print(convert_tokenizer(args.source, args.out))
     return 0
 
 
@@ -454,4 +503,5 @@ def cmd_version(args: argparse.Namespace) -> int:
 COMMANDS = {
     "list": cmd_list, "import": cmd_import, "validate": cmd_validate, "stats": cmd_stats,
     "export": cmd_export, "synth": cmd_synth, "split": cmd_split, "version": cmd_version,
+    "convert-tokenizer": cmd_convert_tokenizer,
 }

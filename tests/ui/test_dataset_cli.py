@@ -121,3 +121,33 @@ def test_synth_then_split(tmp_path: Path) -> None:
     assert listed["versions"][1]["changed"] == 40 and listed["since_latest"]["changed"] == 40
     r = cli(home, "version", "S", "restore", "nope")
     assert r.returncode == 2 and "No version 'nope'" in r.stderr
+
+
+def test_token_lengths_and_the_dataset_benchmark(tmp_path: Path, model_cache_dir: Path) -> None:
+    from dsfixtures import smollm2_tokenizer_json
+
+    tok = smollm2_tokenizer_json(model_cache_dir)
+    home = tmp_path / "home"
+    long = chat_example(9, "Please summarise: " + "lorem ipsum " * 200)
+    src = write(tmp_path / "t.jsonl", [weather_example(i, city=f"C{i}") for i in range(2)] + [long])
+    r = cli(home, "validate", str(src), "--tokenizer", str(tok), "--family", "phi4-mini",
+            "--max-tokens", "300", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["too_long"] == 1 and "token lengths: tokenizer.json" in r.stderr
+    r = cli(home, "stats", str(src), "--tokenizer", str(tok), "--family", "phi4-mini",
+            "--max-tokens", "300")
+    assert r.returncode == 0 and "1 example(s) longer than 300 tokens" in r.stdout, r.stderr
+    assert "estimated" not in r.stdout
+    r = cli(home, "validate", str(src), "--max-tokens", "300")
+    assert r.returncode == 2 and "need --tokenizer" in r.stderr
+    r = cli(home, "validate", str(src), "--tokenizer", str(tmp_path / "nope"))
+    assert r.returncode == 2 and "No tokenizer at" in r.stderr
+
+    env = {**os.environ, "PHI4STUDIO_HOME": str(home)}
+    r = subprocess.run(app_argv("bench", "dataset", "--n", "300", "--json"), capture_output=True,
+                       text=True, env=env, timeout=120, check=False)
+    assert r.returncode == 0, r.stderr
+    figures = json.loads(r.stdout)
+    for key in ("import (one transaction)", "first page (100 rows)", "filter by tool: count",
+                "full-text search: count", "validate all", "peak_rss_mb"):
+        assert figures[key] > 0

@@ -18,7 +18,13 @@ from phi4studio.core.datasets.store import DatasetStore
 from tests.ui.conftest import run
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "core" / "datasets"))
-from dsfixtures import EMAIL_TOOL, WEATHER_TOOL, chat_example, weather_example
+from dsfixtures import (
+    EMAIL_TOOL,
+    WEATHER_TOOL,
+    chat_example,
+    smollm2_tokenizer_json,
+    weather_example,
+)
 
 
 async def until(pred: Any, timeout: float = 30.0) -> None:
@@ -508,3 +514,39 @@ def test_versions_panel_restores_and_a_split_is_undone(window, qloop, monkeypatc
     panel.delete_button.click()
     assert [v.name for v in store.versions.list()] == [
         "Before restoring 'start'", "Before split (seed 0)"]
+
+
+def test_token_lengths_flag_long_examples(window, qloop, model_cache_dir, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    folder = tmp_path / "tok"  # a model folder holding a tokenizer.json (no chat template)
+    folder.mkdir()
+    shutil.copy(smollm2_tokenizer_json(model_cache_dir), folder / "tokenizer.json")
+    view = tab(window)
+    long = chat_example(9, "Please summarise: " + "lorem ipsum " * 200)
+    dataset(view, "Tokens", [weather_example(i, city=f"C{i}") for i in range(3)] + [long])
+    panel = view.validation
+    panel.tokenizer.setText(str(folder))
+    panel.family.setCurrentIndex(panel.family.findData("chatml-notools"))
+    panel.max_tokens.setValue(300)
+    had_transformers = "transformers" in sys.modules
+    job = view.validate()
+    run(qloop, view.studio.queue.wait(job))
+    assert job.error is None
+    assert any("token lengths: tok (chatml-notools)" in x for x in job.log.lines)
+    run(qloop, until(lambda: panel.tree.topLevelItemCount() == 1))
+    item = panel.tree.topLevelItem(0)
+    assert (item.text(1), item.text(2)) == ("chat-9", "$")
+    assert "the limit is 300" in item.text(3)
+    # counted with `tokenizers` in the job's thread: transformers never enters the app
+    assert ("transformers" in sys.modules) == had_transformers
+    job = view.coverage_report()  # the full report counts real tokens too
+    run(qloop, view.studio.queue.wait(job))
+    assert job.result.over_length == 1 and not job.result.length_is_estimate
+    # the choice is kept with the dataset
+    other = view.library.create("Other").id
+    view.list_panel.select(other)
+    assert panel.tokenizer.text() == ""
+    view.list_panel.select(next(d.id for d in view.library.datasets() if d.name == "Tokens"))
+    assert panel.tokenizer.text() == str(folder) and panel.max_tokens.value() == 300
+    assert panel.family.currentData() == "chatml-notools"

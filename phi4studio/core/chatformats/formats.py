@@ -119,6 +119,17 @@ class ChatFormat:
         messages, tools = cn.read_example(example)
         return self._render(messages, tools, tokenizer, add_generation_prompt)
 
+    def render_text(
+        self, example: Any, tokenizer: Any = None, add_generation_prompt: bool = False
+    ) -> str:
+        """The rendered text alone, in one template render (no trained spans): what token
+        counts need. Equal to `render(example).text`."""
+        messages, tools = cn.read_example(example)
+        source = self.template(tokenizer)
+        turns, tools_arg = self.turns(messages, tools)
+        return render_template(source, [t.message for t in turns], tools=tools_arg,
+                               add_generation_prompt=add_generation_prompt)
+
     def render_messages(
         self,
         messages: Iterable[Any],

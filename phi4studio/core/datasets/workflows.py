@@ -37,6 +37,7 @@ from phi4studio.core.datasets.library import (
 )
 from phi4studio.core.datasets.query import ExampleFilter
 from phi4studio.core.datasets.store import DatasetStore
+from phi4studio.core.datasets.tokens import TokenCounter, TokenOptions
 from phi4studio.core.jobs import Job, JobState, ThreadContext
 
 ProgressFn = Callable[[float, str], None]
@@ -145,18 +146,34 @@ def _reading(path: Path) -> DatasetStore:
     return DatasetStore.open(path)
 
 
+def _counter(tokens: TokenOptions | None, ctx: ThreadContext) -> TokenCounter | None:
+    """The job's token counter: tokenizers is imported here, in the job's thread; a source
+    that needs converting is converted in a subprocess (transformers stays out of the app)."""
+    if tokens is None:
+        return None
+    ctx.progress(None, f"loading the tokenizer {Path(tokens.source).name}")
+    counter = tokens.counter(convert="subprocess", cancelled=lambda: ctx.cancelled)
+    ctx.log(f"token lengths: {counter.label}"
+            + (f", limit {tokens.max_tokens}" if tokens.max_tokens else ""))
+    return counter
+
+
 def validate_job(library: DatasetLibrary, dataset_id: str,
-                 on_done: Callable[[Job], None] | None = None) -> Job:
-    """Validate every example and store the results (the editor stays usable meanwhile)."""
+                 on_done: Callable[[Job], None] | None = None, *,
+                 tokens: TokenOptions | None = None) -> Job:
+    """Validate every example and store the results (the editor stays usable meanwhile); with
+    `tokens`, examples longer than its limit are flagged too_long."""
     from phi4studio.core.datasets.validation import ValidationSummary, validate_store
 
     path = library.path(dataset_id)
     name = library.get(dataset_id).name
 
     def work(ctx: ThreadContext) -> ValidationSummary:
+        counter = _counter(tokens, ctx)
         with _reading(path) as store:
             summary = validate_store(store, progress=ctx.progress,
-                                     cancelled=lambda: ctx.cancelled)
+                                     cancelled=lambda: ctx.cancelled, count_tokens=counter,
+                                     max_tokens=tokens.max_tokens if tokens else None)
         for ex_id, issue in summary.first_errors[:20]:
             ctx.log(f"{ex_id} {issue.path}: {issue.message}")
         ctx.log(summary.summary())
@@ -174,15 +191,19 @@ def validate_job(library: DatasetLibrary, dataset_id: str,
 
 
 def coverage_job(library: DatasetLibrary, dataset_id: str,
-                 on_done: Callable[[Job], None] | None = None) -> Job:
+                 on_done: Callable[[Job], None] | None = None, *,
+                 tokens: TokenOptions | None = None) -> Job:
+    """The full coverage report; with `tokens`, lengths in that tokenizer's tokens."""
     from phi4studio.core.datasets.coverage import CoverageReport, compute_coverage
 
     path = library.path(dataset_id)
 
     def work(ctx: ThreadContext) -> CoverageReport:
+        counter = _counter(tokens, ctx)
         with _reading(path) as store:
             return compute_coverage(store, progress=ctx.progress,
-                                    cancelled=lambda: ctx.cancelled)
+                                    cancelled=lambda: ctx.cancelled, count_tokens=counter,
+                                    max_tokens=tokens.max_tokens if tokens else None)
 
     job = DatasetJob(f"Coverage of {library.get(dataset_id).name}", work, dataset_id,
                      exclusive=False, group=f"coverage-{dataset_id}")

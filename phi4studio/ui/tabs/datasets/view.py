@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
@@ -29,6 +30,7 @@ from phi4studio.core.datasets.library import DatasetLibrary
 from phi4studio.core.datasets.query import NONE, VALIDITY_VALUES, ExampleFilter
 from phi4studio.core.datasets.schema import SCENARIOS, SPLITS
 from phi4studio.core.datasets.store import DatasetStore, StoreEvent
+from phi4studio.core.datasets.tokens import TokenOptions
 from phi4studio.core.datasets.workflows import coverage_job, summarize_job, validate_job
 from phi4studio.core.jobs import Job, JobState
 from phi4studio.core.studio import Studio
@@ -221,6 +223,7 @@ class DatasetsView(QWidget):
             self.say(str(exc))
         self._fill_tools()
         self._reset_filters()
+        self._load_tokens()
         self.model.set_source(self.store, self._filter())
         self._show_count()
         self.editor.load(self.store, None)
@@ -412,12 +415,28 @@ class DatasetsView(QWidget):
         else:
             self.coverage.load(self.store)
 
+    def _tokens(self) -> TokenOptions | None:
+        """The token-length choice of the Validation panel, remembered with the dataset."""
+        opts = self.validation.token_options()
+        if self.store is not None and self.library.busy(self.dataset_id) is None:
+            self.store.set_meta("tokens", json.dumps(
+                None if opts is None else [opts.source, opts.family, opts.max_tokens]))
+        return opts
+
+    def _load_tokens(self) -> None:
+        saved = json.loads(self.store.meta("tokens") or "null") if self.store else None
+        if isinstance(saved, list) and len(saved) == 3:
+            self.validation.set_token_options(*saved)
+        else:
+            self.validation.set_token_options("", None, None)
+
     def validate(self) -> Job | None:
         if self.dataset_id is None:
             return None
         self.editor.flush()
+        tokens = self._tokens()
         return self._run(lambda: validate_job(self.library, str(self.dataset_id),
-                                              on_done=self._job_done))
+                                              on_done=self._job_done, tokens=tokens))
 
     def coverage_report(self) -> Job | None:
         if self.dataset_id is None:
@@ -429,7 +448,9 @@ class DatasetsView(QWidget):
             if job.state is JobState.SUCCEEDED and job.dataset_id == self.dataset_id:
                 self.coverage.show_report(job.result)
 
-        return self._run(lambda: coverage_job(self.library, str(self.dataset_id), on_done=done))
+        tokens = self._tokens()
+        return self._run(lambda: coverage_job(self.library, str(self.dataset_id), on_done=done,
+                                              tokens=tokens))
 
     def _run(self, make: Any) -> Job | None:
         try:
