@@ -265,9 +265,14 @@ class Engine:
         return params, seed
 
     def generate(
-        self, req: GenerateRequest, on_token: OnToken, should_stop: ShouldStop
+        self,
+        req: GenerateRequest,
+        on_token: OnToken,
+        should_stop: ShouldStop,
+        on_prompt: Callable[[int], None] | None = None,
     ) -> dict[str, Any]:
-        """Run one request to its end; returns the `result` fields (not the id)."""
+        """Run one request to its end; returns the `result` fields (not the id).
+        `on_prompt(n)` learns the prompt's token count once it is tokenized."""
         t_start = time.perf_counter()
         prompt = self.render_prompt(req)
         if req.prompt_ids is not None:
@@ -281,6 +286,8 @@ class Engine:
                 req.add_special_tokens
             ids = self.encode(prompt, add_special)
         n_prompt = len(ids)
+        if on_prompt is not None:
+            on_prompt(n_prompt)
         if n_prompt == 0:
             raise RequestError("the prompt is empty", code="empty_prompt")
         ctx = self.context_length or (n_prompt + req.max_new_tokens)

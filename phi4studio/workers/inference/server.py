@@ -38,6 +38,7 @@ class TokenBatcher:
         self._text: list[str] = []
         self._last = 0.0
         self.count = 0
+        self.prompt_tokens: int | None = None  # sent with the request's first token event
 
     def __call__(self, token_id: int, piece: str) -> None:
         self._ids.append(token_id)
@@ -47,10 +48,15 @@ class TokenBatcher:
         if self.count == 1 or len(self._ids) >= self._max or now - self._last >= self._interval:
             self.flush(now)
 
+    def set_prompt_tokens(self, n: int) -> None:
+        self.prompt_tokens = n
+
     def flush(self, now: float | None = None) -> None:
         if not self._ids:
             return
-        self._emit("token", id=self._rid, text="".join(self._text), ids=self._ids, n=self.count)
+        extra = {"prompt_tokens": self.prompt_tokens} if self._last == 0.0 else {}
+        self._emit("token", id=self._rid, text="".join(self._text), ids=self._ids, n=self.count,
+                   **extra)
         self._ids, self._text = [], []
         self._last = time.perf_counter() if now is None else now
 
@@ -170,7 +176,8 @@ class Server:
         req = GenerateRequest.from_command(cmd)
         batcher = TokenBatcher(self.emit, req.id, self.flush_interval_s, self.flush_tokens)
         try:
-            result = self.engine.generate(req, batcher, lambda: self._stopping(req.id, epoch))
+            result = self.engine.generate(req, batcher, lambda: self._stopping(req.id, epoch),
+                                          on_prompt=batcher.set_prompt_tokens)
         except RequestError:
             batcher.flush()
             raise
