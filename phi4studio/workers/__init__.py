@@ -8,6 +8,7 @@ WORKERS: dict[str, str] = {
     "selfcheck": "phi4studio.workers.selfcheck",
     "probe": "phi4studio.workers.probe",
     "inference": "phi4studio.workers.inference",
+    "serve": "phi4studio.workers.serve",
     "eval": "phi4studio.workers.evaluation",
 }
 
