@@ -7,6 +7,8 @@
     phi4studio selftest [--screenshots DIR]
     phi4studio bench ui [--seconds 10] [--jobs 4] [--rate 200]
     phi4studio bench dataset [--n 100000] [--keep DIR]
+    phi4studio serve --model DIR [--adapter NAME] [--port N] [--host H] [--guided-tools]
+                                          (cli_serve.py; also `bench serve --model DIR`)
     phi4studio dataset list|import|validate|stats|synth|split|export   (see cli_dataset.py)
     phi4studio export --source RUN_OR_DIR --precision P --ep E --out DIR   (see cli_export.py;
                                           also `bench export`)
@@ -59,6 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     from phi4studio.cli_chat import add_parser as add_chat_parser
 
     add_chat_parser(sub)
+    from phi4studio.cli_serve import add_parser as add_serve_parser
+
+    add_serve_parser(sub, bench_sub)
     sub.add_parser("startup-probe", help=argparse.SUPPRESS)
     return ap
 
@@ -109,6 +114,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             print(json.dumps(figures, indent=2))
         return 0
+    if args.command == "serve" or (args.command == "bench" and args.target == "serve"):
+        from phi4studio.cli_serve import run as run_serve
+
+        return run_serve(args)
     if args.command == "bench":
         from phi4studio.ui.bench import run_bench_ui
 
