@@ -2,6 +2,7 @@
 
     phi4studio dataset list [--json]
     phi4studio dataset import FILE [--format F] [--name NAME | --into DATASET] [--partial]
+                              [--answers BFCL_ANSWERS] [--tools CATALOG]
     phi4studio dataset validate DATASET|FILE [--json]     exit 1 while errors remain
     phi4studio dataset stats DATASET|FILE [--json]
         both: [--tokenizer PATH [--family F] [--max-tokens N]]   token lengths, over-long flagged
@@ -47,6 +48,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--partial", action="store_true",
                    help="import the good records even when some are bad")
     p.add_argument("--split", choices=("train", "validation", "test"))
+    p.add_argument("--answers", type=Path, metavar="FILE",
+                   help="BFCL: the possible-answer file (default: possible_answer/<same name>)")
+    p.add_argument("--tools", type=Path, metavar="CATALOG",
+                   help="tool definitions (a catalog) for transcripts that carry none (Claude)")
     p.add_argument("--json", action="store_true")
 
     p = dsub.add_parser("validate", help="check every example; exit 1 while errors remain")
@@ -246,7 +251,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from phi4studio.core.datasets.workflows import run_import
 
     lib = _library(args)
-    opts = ImportOptions(split=args.split)
+    opts = ImportOptions(split=args.split, answers=args.answers, tools_file=args.tools)
     progress = _Progress()
     if args.into:
         info = lib.find(args.into)

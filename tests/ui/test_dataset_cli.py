@@ -87,6 +87,20 @@ def test_validate_a_file_directly_and_bad_input(tmp_path: Path) -> None:
     assert r.returncode == 2 and "No dataset named 'no-such-dataset'" in r.stderr
     r = cli(home, "export", str(good), "--format", "nope", "--out", str(tmp_path / "x"))
     assert r.returncode == 2 and "Unknown export format" in r.stderr
+    # BFCL questions with their answers file given explicitly; a transcript with a catalog
+    fx = Path(__file__).parents[1] / "core" / "datasets" / "fixtures"
+    questions = tmp_path / "BFCL_v3_simple.json"
+    questions.write_bytes((fx / "bfcl" / "BFCL_v3_simple.json").read_bytes())
+    r = cli(home, "import", str(questions), "--answers",
+            str(fx / "bfcl" / "possible_answer" / "BFCL_v3_simple.json"), "--partial", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["imported"] == 3, r.stderr
+    catalog = write(tmp_path / "catalog.json", [])
+    catalog.write_text(json.dumps({"tools": [{"name": "Read", "description": "Read a file",
+                                              "inputSchema": {"type": "object"}}]}))
+    r = cli(home, "import", str(fx / "claude_session.jsonl"), "--tools", str(catalog), "--json")
+    assert r.returncode == 0, r.stderr
+    warnings = json.loads(r.stdout)["warnings"]
+    assert any("1 tool(s) had no definition" in w for w in warnings), warnings
 
 
 def test_synth_then_split(tmp_path: Path) -> None:

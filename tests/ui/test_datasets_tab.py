@@ -550,3 +550,38 @@ def test_token_lengths_flag_long_examples(window, qloop, model_cache_dir, tmp_pa
     view.list_panel.select(next(d.id for d in view.library.datasets() if d.name == "Tokens"))
     assert panel.tokenizer.text() == str(folder) and panel.max_tokens.value() == 300
     assert panel.family.currentData() == "chatml-notools"
+
+
+def test_import_wizard_takes_bfcl_answers_and_claude_tools(window, qloop, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    fx = Path(__file__).parents[1] / "core" / "datasets" / "fixtures"
+    view = tab(window)
+    questions = tmp_path / "BFCL_v3_simple.json"  # no possible_answer/ folder beside it
+    shutil.copy(fx / "bfcl" / "BFCL_v3_simple.json", questions)
+    dlg = view.show_import()
+    dlg.set_path(questions)
+    dlg.answers_edit.setText(str(tmp_path / "nope.json"))
+    assert not dlg.next_button.isEnabled() and dlg.status.text() == "No such BFCL answers file."
+    dlg.answers_edit.setText(str(fx / "bfcl" / "possible_answer" / "BFCL_v3_simple.json"))
+    assert dlg.next_button.isEnabled()
+    dlg.next_button.click()
+    run(qloop, until(lambda: dlg.nav.page == "preview"))
+    assert dlg.examples.rowCount() == 3 and "BFCL" in dlg.detected.text()
+    dlg.close()
+
+    read = {"name": "Read", "description": "Read a file", "inputSchema": {
+        "type": "object", "properties": {"file_path": {"type": "string"}}}}
+    catalog = tmp_path / "claude_tools.json"
+    catalog.write_text(json.dumps({"tools": [read]}))
+    dlg = view.show_import()
+    dlg.set_path(fx / "claude_session.jsonl")
+    dlg.tools_edit.setText(str(catalog))
+    dlg.next_button.click()
+    run(qloop, until(lambda: dlg.nav.page == "preview"))
+    dlg.next_button.click()
+    run(qloop, until(lambda: dlg.nav.page == "done"))
+    store = view.library.store(view.library.find("claude_session").id)
+    main = store.get_dict(store.ids()[0])
+    assert main["tools"][0] == read  # the catalog's definition, not a stub
+    dlg.close()

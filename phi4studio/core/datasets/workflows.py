@@ -79,10 +79,11 @@ def run_import(
             remove_store_files(target)
 
 
-def preview_job(path: Path, fmt: str | None = None, limit: int = 20) -> DatasetJob[ImportPreview]:
+def preview_job(path: Path, fmt: str | None = None, limit: int = 20,
+                options: ImportOptions | None = None) -> DatasetJob[ImportPreview]:
     def work(ctx: ThreadContext) -> ImportPreview:
         ctx.progress(None, f"reading {path.name}")
-        return preview_import(path, fmt, limit=limit)
+        return preview_import(path, fmt, limit=limit, options=options)
 
     return DatasetJob(f"Preview {path.name}", work, None, group="dataset-preview")
 
@@ -372,6 +373,8 @@ class ImportWizardNav:
 
     path: Path | None = None
     fmt: str | None = None  # None: detect
+    answers: Path | None = None  # BFCL possible answers (None: possible_answer/ beside the file)
+    tools_file: Path | None = None  # tool definitions for transcripts that carry none (Claude)
     dataset_id: str | None = None  # None: a new dataset
     new_name: str = ""
     preview: ImportPreview | None = None
@@ -379,6 +382,9 @@ class ImportWizardNav:
     report: ImportReport | None = None
     page: str = PAGE_SOURCE
     history: list[str] = field(default_factory=list)
+
+    def options(self) -> ImportOptions:
+        return ImportOptions(answers=self.answers, tools_file=self.tools_file)
 
     def can_next(self) -> bool:
         if self.page == PAGE_SOURCE:

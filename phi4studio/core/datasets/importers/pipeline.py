@@ -47,6 +47,7 @@ class ImportOptions:
 
     answers: Path | None = None
     tools: Sequence[Mapping[str, Any]] = ()
+    tools_file: Path | None = None  # a tool catalog whose tools are added to `tools`
     infer_scenario: bool = True
     source: str | None = None
     split: str | None = None
@@ -77,9 +78,16 @@ def _context(path: Path, fmt: str, options: ImportOptions) -> ParseContext:
         if answers is None:
             guess = path.parent / "possible_answer" / path.name
             answers = guess if guess.is_file() else None
+        elif not Path(answers).is_file():
+            raise ImportFormatError(f"No BFCL possible-answer file at {answers}.")
         ctx.extra["answers"] = _load_answers(answers) if answers is not None else None
-    if options.tools:
-        ctx.extra["tools"] = [dict(t) for t in options.tools]
+    tools = [dict(t) for t in options.tools]
+    if options.tools_file is not None:
+        from phi4studio.core.datasets.catalog import load_tool_catalog
+
+        tools += [dict(t) for t in load_tool_catalog(Path(options.tools_file))]
+    if tools:
+        ctx.extra["tools"] = tools
     return ctx
 
 

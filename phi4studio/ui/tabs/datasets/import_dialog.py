@@ -87,16 +87,26 @@ class ImportWizard(QDialog):
             self.to_current.setText(f"Add to “{library.get(current).name}”")
         else:
             self.to_current.setEnabled(False)
+        self.answers_edit = QLineEdit(src)
+        self.answers_edit.setPlaceholderText("BFCL: the possible-answer file (default: "
+                                             "possible_answer/<same name> beside the file)")
+        self.tools_edit = QLineEdit(src)
+        self.tools_edit.setPlaceholderText("Claude transcripts: a tool catalog (.json) with the "
+                                           "tools' definitions (default: stubs from the calls)")
         form = QFormLayout(src)
         form.addRow("File", row)
         form.addRow("Format", self.format_combo)
+        form.addRow("BFCL answers", self._file_row(src, self.answers_edit,
+                                                   "Choose the BFCL possible-answer file"))
+        form.addRow("Tool definitions", self._file_row(src, self.tools_edit,
+                                                       "Choose a tool catalog"))
         target = QHBoxLayout()
         target.addWidget(self.to_new)
         target.addWidget(self.new_name, 1)
         form.addRow("Import into", target)
         form.addRow("", self.to_current)
         self._add_page(PAGE_SOURCE, src)
-        for w in (self.path_edit, self.new_name):
+        for w in (self.path_edit, self.new_name, self.answers_edit, self.tools_edit):
             w.textChanged.connect(self._sync_nav)
         for b in (self.to_new, self.to_current):
             b.toggled.connect(self._sync_nav)
@@ -175,6 +185,22 @@ class ImportWizard(QDialog):
             combo.addItem(f.title, f.name)
         return combo
 
+    def _file_row(self, parent: QWidget, edit: QLineEdit, title: str) -> QHBoxLayout:
+        def browse() -> None:
+            dlg = QFileDialog(self, title)
+            dlg.setNameFilters(["JSON (*.json *.jsonl)", "All files (*)"])
+            dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            dlg.fileSelected.connect(edit.setText)
+            dlg.open()
+
+        edit.setClearButtonEnabled(True)
+        b = QPushButton("Browse…", parent)
+        b.clicked.connect(browse)
+        row = QHBoxLayout()
+        row.addWidget(edit, 1)
+        row.addWidget(b)
+        return row
+
     def _browse(self) -> None:
         dlg = QFileDialog(self, "Choose a dataset file")
         dlg.setNameFilters(["Datasets (*.jsonl *.json *.parquet *.arrow)", "All files (*)"])
@@ -198,6 +224,9 @@ class ImportWizard(QDialog):
         self.nav.fmt = self.format_combo.currentData()
         self.nav.dataset_id = self.current if self.to_current.isChecked() else None
         self.nav.new_name = self.new_name.text()
+        answers, tools = self.answers_edit.text().strip(), self.tools_edit.text().strip()
+        self.nav.answers = Path(answers).expanduser() if answers else None
+        self.nav.tools_file = Path(tools).expanduser() if tools else None
         self._render_buttons()
 
     def _render(self) -> None:
@@ -211,9 +240,14 @@ class ImportWizard(QDialog):
         self.next_button.setVisible(page != PAGE_DONE)
         self.next_button.setText(self.nav.next_label())
         ok = self.nav.can_next() and not running
-        if page == PAGE_SOURCE and self.nav.path is not None and not self.nav.path.exists():
-            ok = False
-            self.status.setText("No such file or folder.")
+        if page == PAGE_SOURCE:
+            missing = [what for what, p in (("file", self.nav.path),
+                                            ("BFCL answers file", self.nav.answers),
+                                            ("tool catalog", self.nav.tools_file))
+                       if p is not None and not p.exists()]
+            if missing:
+                ok = False
+            self.status.setText(f"No such {missing[0]}." if missing else "")
         self.next_button.setEnabled(ok)
         self.close_button.setText("Close" if page == PAGE_DONE else "Cancel")
 
@@ -241,7 +275,8 @@ class ImportWizard(QDialog):
         assert self.nav.path is not None
         self.status.setText("Reading the first examples…")
         self._previewing = True
-        self.job = self.library.submit(preview_job(self.nav.path, fmt), self._previewed)
+        self.job = self.library.submit(preview_job(self.nav.path, fmt,
+                                                   options=self.nav.options()), self._previewed)
         self._render_buttons()
 
     def _previewed(self, job: Job) -> None:
@@ -287,7 +322,7 @@ class ImportWizard(QDialog):
         self.job = import_job(
             self.library, self.nav.path, self.nav.fmt, dataset_id=self.nav.dataset_id,
             new_name=self.nav.new_name, allow_partial=self.nav.allow_partial,
-            on_done=self._imported,
+            options=self.nav.options(), on_done=self._imported,
         )
         self._render_buttons()
 
