@@ -211,6 +211,7 @@ def install_wheel(key: str, wheel: Path, root: Path | None = None, *, verified: 
                                      hint=f"This version of Phi-4 Studio reads {pkg.dist} "
                                           f"{pkg.version} exactly.")
     final = root / pkg.folder_name
+    root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{pkg.folder_name}.", dir=root))
     try:
         with zipfile.ZipFile(wheel) as zf:
