@@ -13,6 +13,7 @@
     phi4studio export --source RUN_OR_DIR --precision P --ep E --out DIR   (see cli_export.py;
                                           also `bench export`)
     phi4studio chat --model DIR --prompt TEXT [--tools FILE | --mcp "CMD ARGS"] ...   (cli_chat.py)
+    phi4studio eval --model DIR --suite S[,S] | eval compare A B   (cli_eval.py; `bench latency`)
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     from phi4studio.cli_chat import add_parser as add_chat_parser
 
     add_chat_parser(sub)
+    from phi4studio.cli_eval import add_parser as add_eval_parser
+
+    add_eval_parser(sub, bench_sub)
     from phi4studio.cli_serve import add_parser as add_serve_parser
 
     add_serve_parser(sub, bench_sub)
@@ -118,6 +122,10 @@ def main(argv: list[str] | None = None) -> int:
         from phi4studio.cli_serve import run as run_serve
 
         return run_serve(args)
+    if args.command == "eval" or (args.command == "bench" and args.target == "latency"):
+        from phi4studio import cli_eval
+
+        return cli_eval.run(args) if args.command == "eval" else cli_eval.run_bench_latency(args)
     if args.command == "bench":
         from phi4studio.ui.bench import run_bench_ui
 
