@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import random
 import re
 from collections import Counter
@@ -206,3 +207,49 @@ def test_cancel_and_progress() -> None:
 def test_each_scenario_alone(scenario: str) -> None:
     exs = list(synthesize(CATALOG, 15, seed=9, mix={scenario: 1.0}))
     assert {e["scenario"] for e in exs} == {scenario}
+
+
+def test_tool_results_answer_the_call_that_was_made() -> None:
+    """Results come from the call's arguments and the outputSchema: a search is answered about
+    its query, a page is titled after its address, a SQL query returns the columns it selects,
+    calendar events fall inside the days asked for; the same seed gives the same results."""
+    import random as _random
+
+    from phi4studio.core.datasets.samples import sample_tools
+    from phi4studio.core.datasets.synthesis.results import make_result
+    from phi4studio.core.datasets.validation import argument_faults
+
+    tools = {t["name"]: t for t in sample_tools()}
+
+    def result(name: str, args: dict[str, Any], seed: int = 0) -> Any:
+        out = make_result(tools[name], args, _random.Random(seed))
+        assert argument_faults(tools[name]["outputSchema"], out) == [], out
+        return out
+
+    found = result("search_web", {"query": "how to repot a monstera"})
+    for hit in found["results"]:
+        assert "how to repot a monstera" in hit["title"].lower() + hit.get("snippet", "")
+        assert hit["url"].endswith("/how-to-repot-a-monstera")
+    assert "lasagna" not in json.dumps(found)
+    assert result("search_web", {"query": "tide times"}, 3) == result("search_web",
+                                                                      {"query": "tide times"}, 3)
+    page = result("fetch_url", {"url": "https://example.com/blog/launch-notes"})
+    assert "launch notes" in page["title"].lower() and page["url"].endswith("launch-notes")
+    rows = result("query_database", {"sql": "SELECT id, status FROM shipments WHERE status = "
+                                            "'delayed' LIMIT 20", "database": "sales"})
+    assert rows["columns"] == ["id", "status"] and rows["row_count"] == len(rows["rows"])
+    assert all(r[1] == "delayed" for r in rows["rows"])
+    events = result("list_calendar_events", {"start_date": "2025-03-03",
+                                             "end_date": "2025-03-05"})
+    assert all("2025-03-03" <= e["start"][:10] <= "2025-03-05" for e in events["events"])
+    read = result("read_file", {"path": "/home/user/notes/todo.md"})
+    assert "Todo" in read["content"] and read["size_bytes"] == len(read["content"].encode())
+    wrote = result("write_file", {"path": "/tmp/a.txt", "content": "héllo"})
+    assert wrote["bytes_written"] == 6
+    # a tool without an outputSchema: a search is still about its query
+    bare = {"name": "find_docs", "description": "Search the documentation",
+            "inputSchema": {"type": "object", "properties": {"q": {"type": "string"}}}}
+    got = make_result(bare, {"q": "rate limits"}, _random.Random(1))
+    assert all("rate limits" in r["title"].lower() for r in got["results"])
+    assert make_result({"name": "ping", "inputSchema": {}}, {"host": "db1"},
+                       _random.Random(1)) == {"status": "ok", "host": "db1"}

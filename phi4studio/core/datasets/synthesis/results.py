@@ -15,8 +15,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from phi4studio.core.datasets.errors import SynthesisError
+from phi4studio.core.datasets.synthesis.coherence import (
+    ContextSampler,
+    fit_to_call,
+    result_without_schema,
+    topic_of,
+)
 from phi4studio.core.datasets.synthesis.values import ValueSampler
-from phi4studio.core.datasets.validation import validate_arguments
+from phi4studio.core.datasets.validation import argument_faults, validate_arguments
 
 ATTEMPTS = 40
 _LENGTH_M = {"m": 1.0, "km": 1000.0, "cm": 0.01, "mm": 0.001, "mi": 1609.344, "ft": 0.3048,
@@ -36,7 +42,7 @@ def make_arguments(
     issues = []
     for _ in range(ATTEMPTS):
         sampler = ValueSampler(rng, root=schema)
-        args = sampler.object(schema, include_all=include_all)
+        args = _sensible(sampler.object(schema, include_all=include_all), schema, rng)
         issues = validate_arguments(tool, args)
         if not issues:
             return args
@@ -46,6 +52,25 @@ def make_arguments(
         hint="Simplify that part of its inputSchema (e.g. an unusual pattern), or leave the "
         "tool out of the synthesis.",
     )
+
+
+def _sensible(args: dict[str, Any], schema: Mapping[str, Any],
+              rng: random.Random) -> dict[str, Any]:
+    """Arguments a person would give: a range in order (start before end), a conversion between
+    two different units."""
+    for lo, hi in (("start_date", "end_date"), ("start", "end"), ("from_date", "to_date"),
+                   ("min_price", "max_price"), ("minimum", "maximum")):
+        a, b = args.get(lo), args.get(hi)
+        if type(a) is type(b) and isinstance(a, (str, int, float)) and a > b:  # type: ignore[operator]
+            args[lo], args[hi] = b, a
+    props = schema.get("properties") or {}
+    for key in list(args):
+        if key.startswith("from_") and args.get("to_" + key[5:]) == args[key]:
+            choices = [v for v in (props.get("to_" + key[5:]) or {}).get("enum") or []
+                       if v != args[key]]
+            if choices:
+                args["to_" + key[5:]] = rng.choice(choices)
+    return args
 
 
 def other_value(
@@ -59,8 +84,8 @@ def other_value(
     for _ in range(ATTEMPTS):
         value = ValueSampler(rng, root=root).sample(schema, param)
         if value != args[param]:
-            new = {**args, param: value}
-            if not validate_arguments(tool, new):
+            new = _sensible({**args, param: value}, root, rng)
+            if new != args and not validate_arguments(tool, new):
                 return new
     return None
 
@@ -94,11 +119,23 @@ def _number_key(result: Mapping[str, Any], names: tuple[str, ...]) -> str | None
 
 
 def make_result(tool: Mapping[str, Any], args: Mapping[str, Any], rng: random.Random) -> Any:
+    """A result that answers this call: sampled from the outputSchema with titles, texts and
+    links about the call's topic (coherence.py), fitted to the call, and still valid against
+    the outputSchema; without a schema, made from the tool's name and description."""
     schema = tool.get("outputSchema")
-    if isinstance(schema, Mapping) and schema:
-        result = ValueSampler(rng, root=schema, optional_rate=0.8).sample(schema)
-    else:
-        result = {"status": "ok"}
+    if not (isinstance(schema, Mapping) and schema):
+        return result_without_schema(tool, args, rng)
+    state = rng.getstate()
+    result = ContextSampler(rng, schema, topic_of(args), optional_rate=0.8).sample(schema)
+    result = _computed(args, fit_to_call(tool, args, result))
+    if argument_faults(schema, result):  # a fit broke the schema: the plain sample instead
+        rng.setstate(state)
+        result = _computed(args, ValueSampler(rng, root=schema, optional_rate=0.8).sample(schema))
+    return result
+
+
+def _computed(args: Mapping[str, Any], result: Any) -> Any:
+    """Echo the arguments a result names; compute arithmetic and length conversions for real."""
     if not isinstance(result, dict):
         return result
     for k, v in args.items():
