@@ -33,6 +33,7 @@ class ModelChoice:
     adapters: Mapping[str, Path] = field(default_factory=dict)
     export_id: str | None = None
     note: str = ""  # e.g. the export's precision and target
+    provider: str | None = None  # the provider it was built for (None: the app's setting)
 
     @property
     def label(self) -> str:
@@ -72,7 +73,8 @@ def exported_models(workspace: Workspace) -> list[ModelChoice]:
     for rec in reversed(workspace.catalog.records("exports")):
         raw = Path(str(rec.get("path") or ""))
         folder = raw if raw.is_absolute() else workspace.root / raw
-        if not (folder / "genai_config.json").is_file():
+        if not (folder / "genai_config.json").is_file() or rec.get("status") in (
+                "failed", "cancelled", "queued", "running"):
             continue
         meta = rec.get("meta") if isinstance(rec.get("meta"), Mapping) else {}
         adapters = meta.get("adapters") if isinstance(meta, Mapping) else None
