@@ -92,8 +92,8 @@ def build_tabs(studio: Studio) -> dict[str, QWidget]:
     return {
         "Datasets": DatasetsView(studio),
         "Train": TrainView(),
-        "Export": ExportView(),
-        "Playground": PlaygroundView(),
+        "Export": ExportView(studio),
+        "Playground": PlaygroundView(studio),
         "Evaluate": EvaluateView(),
     }
 
