@@ -93,7 +93,7 @@ def build_tabs(studio: Studio) -> dict[str, QWidget]:
         "Datasets": DatasetsView(studio),
         "Train": TrainView(),
         "Export": ExportView(studio),
-        "Playground": PlaygroundView(studio),
+        "Playground": PlaygroundView(),
         "Evaluate": EvaluateView(),
     }
 
