@@ -26,7 +26,8 @@ TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
 ACCEPTED = frozenset({
     "model", "max_tokens", "messages", "system", "stop_sequences", "stream", "temperature",
     "top_p", "top_k", "tools", "tool_choice", "metadata", "thinking", "service_tier",
-    "container", "mcp_servers", "context_management",
+    "container", "mcp_servers", "context_management", "output_config", "output_format",
+    "cache_control", "diagnostics", "inference_geo", "speed", "user_profile_id", "workspace_id",
 })
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
                 "stop_sequence": "stop_sequence"}
@@ -65,12 +66,32 @@ def parse_request(body: dict[str, Any]) -> tuple[ChatSpec, bool]:
         top_p=_number(body, "top_p", 0.0, 1.0),
         top_k=_top_k(body.get("top_k")),
         stop=_stop(body.get("stop_sequences")),
+        response_schema=_output_format(body),
         call_id_prefix="toolu_",
     )
+    if spec.response_schema is not None and tools and choice != "none":
+        raise bad_request("output_config.format together with tools is not supported; send "
+                          "tool_choice {type: none} or leave out the format",
+                          param="output_config")
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise bad_request("stream: must be true or false", param="stream")
     return spec, stream
+
+
+def _output_format(body: dict[str, Any]) -> dict[str, Any] | None:
+    """Structured outputs: output_config.format (or output_format) {type: json_schema, schema}."""
+    config = body.get("output_config")
+    if config is not None and not isinstance(config, dict):
+        raise bad_request("output_config: must be an object", param="output_config")
+    fmt, where = (config or {}).get("format"), "output_config.format"
+    if fmt is None:
+        fmt, where = body.get("output_format"), "output_format"
+    if fmt is None:
+        return None
+    if not isinstance(fmt, dict) or fmt.get("type") != "json_schema":
+        raise bad_request(f"{where}.type: must be 'json_schema'", param=where)
+    return check_json_schema(fmt.get("schema"), f"{where}.schema")
 
 
 def _system(value: Any) -> list[dict[str, Any]]:
