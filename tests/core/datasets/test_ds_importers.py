@@ -279,14 +279,21 @@ def test_bom_and_utf16_files(tmp_path: Path, encoding: str) -> None:
     assert exs[1]["messages"][-1]["content"] == "Tokyo: 22°C and clear; it's 21:04 there."
 
 
-def test_a_huge_single_line_is_read(tmp_path: Path) -> None:
-    big = "x" * (8 * 1024 * 1024)
+def test_a_50_mb_single_line_is_read(tmp_path: Path) -> None:
+    big = "x" * (50 * 1024 * 1024)
     rec = {"messages": [{"role": "user", "content": big},
                         {"role": "assistant", "content": "ok"}]}
+    small = {"messages": [{"role": "user", "content": "hi"},
+                          {"role": "assistant", "content": "hello"}]}
     f = tmp_path / "huge.jsonl"
-    f.write_text(json.dumps(rec) + "\n" + json.dumps(rec) + "\n")
+    with open(f, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(small) + "\n")
+        fh.write(json.dumps(rec) + "\n")
+        fh.write(json.dumps(small)[:20])  # and a truncated last line
+    del rec, big
     r = scan_import(f)
-    assert r.good == 2
+    assert (r.good, r.records) == (2, 3) and r.skipped[0].line == 3
+    assert "truncated" in r.skipped[0].reason
 
 
 def test_over_limit_line_is_reported_and_skipped(tmp_path: Path, monkeypatch: Any) -> None:

@@ -76,7 +76,8 @@ def iter_records(path: Path, progress: Progress | None = None) -> Iterator[Recor
         codec, skip = sniff_encoding(head)
         fh.seek(skip)
         first = head[skip:].decode("utf-8", "replace").lstrip() if codec == "utf-8" else ""
-        if codec == "utf-8" and first.startswith("["):
+        lines = path.suffix.lower() in (".jsonl", ".ndjson")  # one record per line, always
+        if codec == "utf-8" and first.startswith("[") and not lines:
             yield from _iter_json_array(fh, path, progress)
             return
         if codec == "utf-8":
