@@ -368,3 +368,17 @@ class EvaluationService:
     def history(self, model: str) -> list[RunInfo]:
         """A model's evaluations, oldest first (for its history chart)."""
         return sorted(self.runs(model), key=lambda r: r.created_at)
+
+
+def load_view(run_path: Path) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
+    """A run's summary, failures and config, read fresh (thread-safe: for a worker thread)."""
+    from phi4studio.core.evaluation.report import failures
+
+    run = RunDir(run_path)
+    results = run.results()
+    summary = metrics.summarize(results, total_cases=run.n_cases())
+    try:
+        config = run.config()
+    except (OSError, ValueError):
+        config = {}
+    return summary, failures(results), config
