@@ -94,7 +94,7 @@ def build_tabs(studio: Studio) -> dict[str, QWidget]:
         "Train": TrainView(),
         "Export": ExportView(studio),
         "Playground": PlaygroundView(),
-        "Evaluate": EvaluateView(),
+        "Evaluate": EvaluateView(studio),
     }
 
 
