@@ -9,8 +9,8 @@
 It owns the inference clients (one worker per loaded model, run through the JobQueue in the GPU
 slot; base vs adapter shares one worker), the chat sessions (one, or two side by side), the tool
 catalog (files, datasets, live MCP servers kept in sync with their state), the approval policy
-and the generation settings. Listeners hear "models", "loading", "sessions", "catalog", "busy"
-and "error" (with a message).
+and the generation settings. Listeners hear "models", "loading", "sessions" (new chats after a
+load), "reset" (a new chat), "catalog", "busy" and "error" (with a message).
 """
 
 from __future__ import annotations
@@ -246,9 +246,10 @@ class Workbench:
             s.stop()
 
     def reset(self) -> None:
+        """A new chat with the same model(s) and tools."""
         for s in self.sessions:
             s.reset()
-        self._emit("sessions")
+        self._emit("reset")
 
     # --- tools --------------------------------------------------------------------------------
     def add_file_source(self, path: Path) -> ToolSource:

@@ -7,6 +7,7 @@ more than one relayout per tick. The view follows the bottom only while the user
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt, QTimer
@@ -59,6 +60,7 @@ class TranscriptView(QScrollArea):
         self._pending_text = ""
         self._pending_args: dict[int, str] = {}
         self.flushes = 0
+        self.flush_ms_max = 0.0  # the longest repaint, for `bench chat`
         self.on_card: Callable[[ToolCallCard], None] | None = None  # the view wires decisions
         self.card_context: Callable[[CallRecord], tuple[bool, str | None]] | None = None
         self._timer = QTimer(self)
@@ -137,6 +139,7 @@ class TranscriptView(QScrollArea):
         self._timer.stop()
         if not self._pending_text and not self._pending_args:
             return
+        t0 = time.perf_counter()
         self.flushes += 1
         follow = self._at_bottom()
         if self._pending_text and self._bubble is not None:
@@ -150,6 +153,7 @@ class TranscriptView(QScrollArea):
         self._pending_args.clear()
         if follow:
             self._follow()
+        self.flush_ms_max = max(self.flush_ms_max, (time.perf_counter() - t0) * 1000)
 
     def _finish_turn(self, turn: TurnRecord) -> None:
         self.flush()

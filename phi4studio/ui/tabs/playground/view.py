@@ -280,6 +280,10 @@ class PlaygroundView(QWidget):
     def _wb_changed(self, what: str, message: str) -> None:
         if what == "sessions":
             self._bind_sessions()
+        elif what == "reset":
+            for t in self.transcripts:
+                t.clear()
+            self.inspector.clear()
         elif what == "catalog":
             self.tools_panel.refresh()
             if message:
