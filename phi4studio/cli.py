@@ -12,6 +12,7 @@
     phi4studio dataset list|import|validate|stats|synth|split|export   (see cli_dataset.py)
     phi4studio export --source RUN_OR_DIR --precision P --ep E --out DIR   (see cli_export.py;
                                           also `bench export`)
+    phi4studio bench chat --model DIR [--model DIR ...] [--tokens 256] [--repeats 3] [--no-ui]
     phi4studio chat --model DIR --prompt TEXT [--tools FILE | --mcp "CMD ARGS"] ...   (cli_chat.py)
     phi4studio eval --model DIR --suite S[,S] | eval compare A B   (cli_eval.py; `bench latency`)
 """
@@ -50,6 +51,16 @@ def _parser() -> argparse.ArgumentParser:
     bds.add_argument("--n", type=int, default=100_000, help="examples to import (100000)")
     bds.add_argument("--keep", type=Path, metavar="DIR", help="work in DIR and keep the files")
     bds.add_argument("--json", action="store_true")
+    bch = bench_sub.add_parser("chat", help="worker vs bare decode speed, TTFT, UI stall")
+    bch.add_argument("--model", type=Path, action="append", required=True,
+                     help="an onnxruntime-genai model folder (repeat for several)")
+    bch.add_argument("--tokens", type=int, default=256, help="new tokens per answer")
+    bch.add_argument("--repeats", type=int, default=3, help="runs of each decode measurement")
+    bch.add_argument("--turns", type=int, default=3, help="answers streamed for the UI stall")
+    bch.add_argument("--prompt", help="the user message (default: a long story request)")
+    bch.add_argument("--provider", default="cpu", choices=("auto", "cpu", "cuda", "dml"))
+    bch.add_argument("--no-ui", action="store_true", help="skip the UI stall measurement")
+    bch.add_argument("--json", action="store_true")
 
     from phi4studio.cli_dataset import add_parser as add_dataset_parser
 
@@ -126,6 +137,15 @@ def main(argv: list[str] | None = None) -> int:
         from phi4studio import cli_eval
 
         return cli_eval.run(args) if args.command == "eval" else cli_eval.run_bench_latency(args)
+    if args.command == "bench" and args.target == "chat":
+        from phi4studio.ui.tabs.playground.bench import DEFAULT_PROMPT, run_bench_chat
+
+        figures = run_bench_chat(args.model, max_new_tokens=args.tokens, repeats=args.repeats,
+                                 turns=args.turns, prompt=args.prompt or DEFAULT_PROMPT,
+                                 ui=not args.no_ui, provider=args.provider)
+        if args.json:
+            print(json.dumps(figures, indent=2))
+        return 0
     if args.command == "bench":
         from phi4studio.ui.bench import run_bench_ui
 
