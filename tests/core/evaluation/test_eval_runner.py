@@ -205,3 +205,30 @@ def test_create_run_freezes_cases_and_refuses_bad_input(tmp_path: Path, model_di
     with pytest.raises(EvaluationError, match="adapter"):
         create_run(None, EvalConfig(model=str(model_dir), suites=["bfcl:simple_python"],
                                     adapter="ft"), folder=tmp_path / "y")
+
+
+def test_worked_example_two_turn_conversation(tmp_path: Path, model_dir: Path) -> None:
+    """docs/evaluation.md, "Worked example": right three times, then a call after the error."""
+    ex = example(0, multi=True)
+    ex["messages"][0]["content"] = "Weather in Paris?"
+    ex["messages"][1]["tool_calls"][0]["arguments"] = {"city": "Paris"}
+    ex["messages"][3]["content"] = "It is 3 degrees in Paris."
+    run = make_run(tmp_path, model_dir, [ex])
+
+    def model(prompt: str) -> str:
+        last_user = prompt.rsplit("<|im_start|>user\n", 1)[1]
+        if "no forecast" in last_user:
+            return calls_text(("weather", {"city": "Oslo"}))
+        return oracle(prompt)
+
+    s = asyncio.run(Runner(run, Scripted(model), FMT).run())["overall"]
+    assert [t["correct"] for t in run.results()[0]["turns"]] == [True, True, True, False]
+
+    def r(name: str) -> tuple[int, int]:
+        return s[name]["num"], s[name]["den"]
+
+    assert r("turn_accuracy") == (3, 4)
+    assert r("accuracy") == (0, 1) and r("multi_turn_success") == (0, 1)
+    assert r("irrelevance_detection") == (1, 2) and r("error_recovery") == (0, 1)
+    assert r("tool_correctness") == (2, 3) and r("tool_selection") == (2, 2)
+    assert r("parameter_accuracy") == (2, 2) and r("schema_validity") == (3, 3)
