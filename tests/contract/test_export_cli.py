@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from fixtures.exports import og_generate
 
 
@@ -48,14 +49,24 @@ def test_int4_export_from_the_command_line(tmp_path: Path, tiny_phi3_hf_dir: Pat
     assert sorted(p.name for p in out.iterdir()) == before
 
 
-def test_bad_sources_and_impossible_choices_exit_2(tmp_path: Path, tiny_phi3_hf_dir: Path) -> None:
-    missing = cli(tmp_path / "home", "--source", str(tmp_path / "nope"), "--out",
-                  str(tmp_path / "o"))
-    assert missing.returncode == 2 and "no such folder" in missing.stderr
-    adapter = cli(tmp_path / "home", "--source", str(tiny_phi3_hf_dir), "--strategy", "adapter",
-                  "--precision", "fp32", "--out", str(tmp_path / "o"))
-    assert adapter.returncode == 2 and "no LoRA adapter" in adapter.stderr
-    bf16 = cli(tmp_path / "home", "--source", str(tiny_phi3_hf_dir), "--precision", "bf16",
-               "--ep", "cpu", "--out", str(tmp_path / "o"))
-    assert bf16.returncode == 2 and "no BF16 build for CPU" in bf16.stderr
+def test_bad_sources_and_impossible_choices_exit_2(tmp_path: Path, tiny_phi3_hf_dir: Path,
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from phi4studio.cli import main
+
+    monkeypatch.setenv("PHI4STUDIO_HOME", str(tmp_path / "home"))
+
+    def export(*args: str) -> tuple[int, str]:
+        rc = main(["export", *args, "--out", str(tmp_path / "o")])
+        return rc, capsys.readouterr().err
+
+    rc, err = export("--source", str(tmp_path / "nope"))
+    assert rc == 2 and "no such folder" in err
+    rc, err = export("--source", str(tiny_phi3_hf_dir), "--strategy", "adapter",
+                     "--precision", "fp32")
+    assert rc == 2 and "no LoRA adapter" in err
+    rc, err = export("--source", str(tiny_phi3_hf_dir), "--precision", "bf16", "--ep", "cpu")
+    assert rc == 2 and "no BF16 build for CPU" in err
+    rc, err = export("--source", str(tiny_phi3_hf_dir), "--int4-algo", "gptq")
+    assert rc == 2 and "GPTQ and AWQ calibrate on a GPU" in err
     assert not (tmp_path / "o").exists()

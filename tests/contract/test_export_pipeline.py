@@ -35,7 +35,6 @@ def export_ws(tmp_path_factory: pytest.TempPathFactory, tiny_phi3_hf_dir: Path,
 def exported(export_ws: tuple[Any, Path], tiny_phi3_hf_dir: Path,
              figures: Any) -> Callable[[str], Done]:
     plans = {
-        "fp32": {"name": "tiny-fp32", "source": str(tiny_phi3_hf_dir), "precision": "fp32"},
         "int8-run": {"name": "tiny-run-int8", "source": RUN_ID, "precision": "int8"},
         "adapter": {"name": "tiny-run-adapter", "source": RUN_ID, "precision": "fp32",
                     "strategy": "adapter"},
@@ -50,43 +49,6 @@ def exported(export_ws: tuple[Any, Path], tiny_phi3_hf_dir: Path,
         return done[key]
 
     return get
-
-
-def test_fp32_export_matches_pytorch(exported: Callable[[str], Done],
-                                     tiny_phi3_hf_dir: Path) -> None:
-    import numpy as np
-    import onnxruntime_genai as og
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    d = exported("fp32")
-    assert d.state == "succeeded", d.log[-3000:]
-    out = Path(d.result["output_dir"])
-    v = d.result["verification"]
-    assert v["status"] == "passed" and v["token_agreement"] == 1.0 and v["exact_prompts"] == 3
-    assert v["load_s"] > 0 and v["decode_tokens_per_s"] > 0 and v["provider"] == "cpu"
-    for f in ("genai_config.json", "model.onnx", "export_plan.json", "export.json",
-              "logs/export.log", "logs/builder.log", "logs/verify.log", "verify/reference.json"):
-        assert (out / f).exists(), f
-    assert not out.with_name(f".{out.name}.work").exists()  # scratch removed
-    # logits, straight from onnxruntime-genai and PyTorch
-    model = og.Model(str(out))
-    gen = og.Generator(model, og.GeneratorParams(model))
-    gen.append_tokens(PROMPT)
-    onnx_logits = np.asarray(gen.get_output("logits"))[0]
-    hf = AutoModelForCausalLM.from_pretrained(str(tiny_phi3_hf_dir), dtype=torch.float32).eval()
-    with torch.no_grad():
-        torch_logits = hf(torch.tensor([PROMPT])).logits[0].numpy()
-    assert np.abs(onnx_logits - torch_logits).max() < 1e-4
-    # the catalog row: recipe, sizes, verification
-    r = d.record
-    assert (r.status, r.precision, r.target, r.strategy) == ("ready", "fp32", "cpu", "merged")
-    assert r.size_bytes and r.size_bytes == v["size_bytes"]
-    assert r.verification["token_agreement"] == 1.0
-    assert r.meta["builder_args"][:2] == ["-m", "onnxruntime_genai.models.builder"]
-    assert r.meta["versions"]["onnxruntime-genai"]
-    estimate = r.meta["plan"] and json.loads((out / "export.json").read_text())
-    assert estimate["status"] == "ready" and estimate["verification"]["details"]
 
 
 def test_int8_from_a_run_merges_with_the_train_tabs_merge(exported: Callable[[str], Done],
@@ -109,7 +71,13 @@ def test_int8_from_a_run_merges_with_the_train_tabs_merge(exported: Callable[[st
 
 def test_adapter_strategy_end_to_end(exported: Callable[[str], Done], tiny_phi3_lora_dir: Path,
                                      tiny_phi3_hf_dir: Path) -> None:
+    """FP32 base + swappable adapter: the ONNX logits match PyTorch (base without the adapter,
+    the merged model with it), the greedy tokens too; the adapter changes the output."""
+    import numpy as np
+    import onnxruntime_genai as og
+    import torch
     from fixtures.exports import torch_greedy
+    from transformers import AutoModelForCausalLM
 
     d = exported("adapter")
     assert d.state == "succeeded", d.log[-3000:]
@@ -117,14 +85,45 @@ def test_adapter_strategy_end_to_end(exported: Callable[[str], Done], tiny_phi3_
     adapter = out / "adapters" / "ft.onnx_adapter"
     assert adapter.is_file() and d.record.adapters == {"ft": adapter}
     v = d.result["verification"]
+    assert v["status"] == "passed" and v["token_agreement"] == 1.0 and v["exact_prompts"] == 3
     assert v["by_variant"] == {"base": 1.0, "ft": 1.0} and v["base_differs"] is True
-    # straight from onnxruntime-genai: the adapter changes the output, and matches the merged
-    # PyTorch model; without it the base's output comes back
+    assert v["load_s"] > 0 and v["decode_tokens_per_s"] > 0 and v["provider"] == "cpu"
+    # logits straight from onnxruntime-genai, without and with the adapter
+    model = og.Model(str(out))
+    adapters = og.Adapters(model)
+    adapters.load(str(adapter), "ft")
+    logits = {}
+    for name in ("", "ft"):
+        gen = og.Generator(model, og.GeneratorParams(model))
+        if name:
+            gen.set_active_adapter(adapters, name)
+        gen.append_tokens(PROMPT)
+        logits[name] = np.asarray(gen.get_output("logits"))[0]
+    for name, hf_dir in (("", tiny_phi3_hf_dir), ("ft", tiny_phi3_lora_dir / "merged")):
+        hf = AutoModelForCausalLM.from_pretrained(str(hf_dir), dtype=torch.float32).eval()
+        with torch.no_grad():
+            ref = hf(torch.tensor([PROMPT])).logits[0].numpy()
+        assert np.abs(logits[name] - ref).max() < 1e-4, name
+    # greedy tokens: the adapter changes the output and matches the merged PyTorch model
     with_adapter = og_generate(out, PROMPT, 12, adapter=(adapter, "ft"))
     assert with_adapter == torch_greedy(tiny_phi3_lora_dir / "merged", PROMPT, 12)
     base = og_generate(out, PROMPT, 12)
     assert base != with_adapter
     assert base == torch_greedy(tiny_phi3_hf_dir, PROMPT, 12)
+    # what is kept: files, manifest, catalog row (recipe, sizes, verification)
+    for f in ("genai_config.json", "model.onnx", "export_plan.json", "export.json",
+              "logs/export.log", "logs/builder.log", "logs/olive-ft.log", "logs/verify.log",
+              "verify/reference.json"):
+        assert (out / f).exists(), f
+    assert not out.with_name(f".{out.name}.work").exists()  # scratch removed
+    r = d.record
+    assert (r.status, r.precision, r.target, r.strategy) == ("ready", "fp32", "cpu", "adapter")
+    assert r.run_id == RUN_ID and r.size_bytes == v["size_bytes"]
+    assert r.verification["token_agreement"] == 1.0
+    assert r.meta["builder_args"][:2] == ["-m", "onnxruntime_genai.models.builder"]
+    assert r.meta["versions"]["onnxruntime-genai"]
+    manifest = json.loads((out / "export.json").read_text())
+    assert manifest["status"] == "ready" and manifest["verification"]["details"]
 
 
 def test_refusals_before_anything_runs(export_ws: tuple[Any, Path], tiny_phi3_hf_dir: Path,
@@ -250,3 +249,44 @@ def test_the_probe_reports_the_olive_builder_incompatibility() -> None:
     assert data["ok"] and data["builder"] and data["olive"]
     passed = data["olive_model_builder_pass"]
     assert passed["ok"] is False and "studio's own builder path" in passed["reason"]
+
+
+def test_cancel_stops_the_build_and_records_it(export_ws: tuple[Any, Path],
+                                               tiny_phi3_hf_dir: Path) -> None:
+    import asyncio
+
+    import psutil
+
+    from phi4studio.core.export import ExportPlan
+    from phi4studio.core.jobs import JobState
+    from phi4studio.core.studio import Studio
+
+    async def main() -> None:
+        studio = Studio.open(*export_ws)
+        try:
+            svc = ExportService(studio)
+            out = studio.workspace.exports_dir / "cancelled"
+            plan = ExportPlan.model_validate({
+                "name": "cancelled", "source": svc.source_spec(str(tiny_phi3_hf_dir)),
+                "precision": "fp32", "output_dir": str(out)})
+            job = svc.submit(plan)
+            while job.stage != "build" and not job.state.finished:
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(1.0)  # the builder is running
+            child = job._child
+            assert child is not None and child.pid is not None
+            tree = [child.pid] + [p.pid for p in psutil.Process(child.pid).children(True)]
+            studio.queue.cancel(job)
+            assert await studio.queue.wait(job) is JobState.CANCELLED
+            assert not [p for p in tree if psutil.pid_exists(p) and
+                        psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+            record = svc.get(job.export_id)
+            assert record is not None and record.status == "cancelled"
+            assert not out.with_name(".cancelled.work").exists()
+            assert (out / "logs" / "export.log").exists()  # kept for inspection
+            assert json.loads((out / "export.json").read_text())["status"] == "cancelled"
+        finally:
+            await studio.queue.shutdown()
+            studio.close()
+
+    asyncio.run(main())

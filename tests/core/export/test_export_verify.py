@@ -107,3 +107,22 @@ def test_handoff_keeps_a_request_until_someone_takes_it() -> None:
     assert h.publish(req) == 1 and got == [req, req]
     h.unsubscribe(OpenModelRequest, got.append)
     assert h.publish(req) == 0
+
+
+def test_prompts_come_from_the_datasets_test_split(tmp_path: Path) -> None:
+    from phi4studio.core.datasets.store import DatasetStore
+    from phi4studio.core.export.verify import dataset_test_examples
+
+    def ex(i: int, split: str) -> dict[str, object]:
+        return {"id": f"e{i}", "split": split, "tools": [],
+                "messages": [{"role": "user", "content": f"question {i}"},
+                             {"role": "assistant", "content": f"answer {i}"}]}
+
+    path = tmp_path / "ds.sqlite"
+    store = DatasetStore.create(path, "d")
+    store.add_many([ex(i, "test" if i % 3 == 0 else "train") for i in range(12)],
+                   record_undo=False)
+    store.close()
+    got = dataset_test_examples(lambda: DatasetStore.open(path), 3)
+    assert [g["id"] for g in got] == ["e0", "e3", "e6"]
+    assert got[0]["messages"] == [{"role": "user", "content": "question 0"}]

@@ -51,6 +51,7 @@ class ExportView(QWidget):
         self._refresh_timer.setInterval(150)
         self._refresh_timer.timeout.connect(self.refresh)
         self.dialog: QMessageBox | None = None
+        self._probe: Any = None
         ref = weakref.ref(self)
 
         def listener(what: str, job: Any) -> None:
@@ -168,11 +169,25 @@ class ExportView(QWidget):
     def _on_queue(self, what: str, job: Any) -> None:
         if isinstance(job, ExportJob) and what in ("state", "added"):
             self._refresh_timer.start()
+        elif job is not None and job is self._probe and what == "state" and job.state.finished:
+            self.wizard.wiz.env.caps = self.service.capabilities()
+            self.wizard.refresh()
 
     # --- actions ------------------------------------------------------------------------------
     def show_wizard(self, source: Any = None) -> None:
         self.wizard.restart(source)
         self.stack.setCurrentWidget(self.wizard)
+        self._probe_export_runtime()
+
+    def _probe_export_runtime(self) -> None:
+        """With a CUDA training runtime, ask it what else it has (AutoAWQ for AWQ); the wizard's
+        options follow when the answer comes."""
+        cuda = ((self.studio.runtime_info or {}).get("cuda") or {}).get("available")
+        if not cuda or self.service.export_runtime is not None or self._probe is not None:
+            return
+        self._probe = self.service.probe_job()
+        if self._probe is not None:
+            self.studio.queue.submit(self._probe)
 
     def show_list(self) -> None:
         self.stack.setCurrentIndex(0)
