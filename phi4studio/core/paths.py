@@ -49,17 +49,30 @@ def is_frozen() -> bool:
 
 def resources_dir() -> Path:
     """The `resources/` folder: inside the bundle when frozen, at the repo root from source."""
-    if is_frozen():
-        return Path(getattr(sys, "_MEIPASS", Path(sys.executable).parent)) / "resources"
-    return Path(__file__).resolve().parents[2] / "resources"
+    return bundle_dir() / "resources"
 
 
 def resource(*parts: str) -> Path:
     return resources_dir().joinpath(*parts)
 
 
+def bundle_dir() -> Path:
+    """Where bundled files live: the PyInstaller bundle when frozen, the repo root from source."""
+    if is_frozen():
+        return Path(getattr(sys, "_MEIPASS", Path(sys.executable).parent))
+    return Path(__file__).resolve().parents[2]
+
+
 def training_scripts_dir() -> Path:
     """The standalone `training/` scripts, run as subprocesses by the training runtime."""
-    if is_frozen():
-        return Path(getattr(sys, "_MEIPASS", Path(sys.executable).parent)) / "training"
-    return Path(__file__).resolve().parents[2] / "training"
+    return bundle_dir() / "training"
+
+
+def requirements_dir() -> Path:
+    """`requirements/`: the pins (constraints.txt) and the training runtime's package list."""
+    return bundle_dir() / "requirements"
+
+
+def app_install_dir() -> Path | None:
+    """The folder of the frozen app's executable (None from source)."""
+    return Path(sys.executable).resolve().parent if is_frozen() else None
