@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import Figures
 
 from phi4studio.core.inference import InferenceClient
@@ -127,3 +128,33 @@ async def test_ab_base_vs_adapter_on_one_loaded_base(tiny_phi3_adapter_onnx_dir:
         summary = ab.summary()
         assert summary["base"]["turns"] == summary["ft"]["turns"] == 1
         assert summary["ft"]["decode_tokens_per_s"]
+
+
+@pytest.mark.slow
+async def test_smollm2_calls_the_right_tool_only_under_guidance(smollm2_onnx_dir: Path) -> None:
+    """A real 135M instruct model: free, it answers in prose; guided, its calls are right."""
+    tools = [
+        {"name": "add_note", "description": "Add a note.", "inputSchema": {
+            "type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}},
+        {"name": "get_forecast", "description": "Get the weather forecast for a city.",
+         "inputSchema": {"type": "object", "properties": {
+             "city": {"type": "string"}, "days": {"type": "integer", "minimum": 1, "maximum": 7}},
+             "required": ["city"]}},
+    ]
+    fmt = format_for_model(smollm2_onnx_dir)
+    asks = [("Add a note that says: buy milk", "add_note", "milk"),
+            ("What is the weather forecast for Lisbon for 3 days?", "get_forecast", "lisbon")]
+    async with InferenceClient(smollm2_onnx_dir, provider="cpu") as client:
+        for guided in (False, True):
+            for text, expected, word in asks:
+                settings = GenerationSettings(max_new_tokens=64, greedy=True, guided=guided,
+                                              tool_choice="required" if guided else "auto")
+                chat = ChatSession(client, fmt, tools=tools, settings=settings)
+                chat.add_user(text)
+                turn = await chat.generate()
+                if guided:
+                    assert [c.name for c in turn.calls] == [expected], turn.raw_text
+                    assert turn.calls[0].valid and turn.stop_reason == "eos"
+                    assert word in json.dumps(turn.calls[0].arguments).lower()
+                else:
+                    assert not any(c.valid for c in turn.calls), turn.raw_text

@@ -4,7 +4,6 @@ and the measured cost of guided decoding."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -78,6 +77,7 @@ class SettingsPanel(QWidget):
         self.problem.setStyleSheet("color:#cf222e")
         self.problem.setWordWrap(True)
         form.addRow(self.problem)
+        self._loading = False
         self.load()
         for w in (self.max_new, self.top_k, self.max_calls):
             w.valueChanged.connect(self._store)
@@ -98,6 +98,15 @@ class SettingsPanel(QWidget):
         return w
 
     def load(self) -> None:
+        """Show the settings object's values (e.g. after code changed it)."""
+        self._loading = True
+        try:
+            self._load()
+        finally:
+            self._loading = False
+        self._store()
+
+    def _load(self) -> None:
         s = self.settings
         self.max_new.setValue(s.max_new_tokens)
         self.temperature.setValue(s.temperature)
@@ -120,6 +129,8 @@ class SettingsPanel(QWidget):
         return str(value) if value else None
 
     def _store(self, *_: Any) -> None:
+        if self._loading:
+            return
         s = self.settings
         s.max_new_tokens = self.max_new.value()
         s.temperature = self.temperature.value()
@@ -238,9 +249,7 @@ class InspectorPanel(QWidget):
                               "(or Measure)")
             return
         self.cost.setText(f"Guided decoding{where}: {g:.0f} tokens/s vs free {f:.0f} tokens/s "
-                          f"({(1 - (r or 1)) * 100:+.0f}% slower)" if r and r < 1 else
+                          f"({(1 - r) * 100:.0f}% slower)" if r and r < 1 else
                           f"Guided decoding{where}: {g:.0f} tokens/s vs free {f:.0f} tokens/s "
                           "(no slower)")
 
-
-Callback = Callable[[], None]
