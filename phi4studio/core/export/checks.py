@@ -121,16 +121,16 @@ def estimate_size(plan: ExportPlan, source: SourceInfo) -> SizeEstimate | None:
     io_bytes = 4 if plan.target == "cpu" and plan.precision != "fp16" else 2
     if plan.precision == "bf16":
         io_bytes = 2
-    lm_head = embed  # tied or not, the builder writes the LM head as its own matrix
+    # The LM head: its own matrix, except a tied one in a float build (it reuses the embedding).
+    quantized = plan.precision in ("int4", "int8")
+    lm_head = embed if quantized or not source.tied_embeddings else 0
     body = max(0, n - embed - (0 if source.tied_embeddings else embed))
     p, algo, block = plan.precision, plan.int4.algo, plan.int4.block_size
     wb = _weight_bytes(p, algo, block, io_bytes)
-    emb_b = embed * (io_bytes if p in ("int4", "int8") else wb)
-    if p == "int4" and algo in ("k_quant_mixed",):
-        head_b = lm_head * _weight_bytes("int8", algo, block, io_bytes)
-        body_b = body * (0.6 * wb + 0.4 * _weight_bytes("int8", algo, block, io_bytes))
-    elif p == "int4" and algo in GPU_ALGOS:
-        head_b, body_b = lm_head * wb, body * wb
+    emb_b = embed * (io_bytes if quantized else wb)
+    if p == "int4" and algo == "k_quant_mixed":  # the LM head and ~40% of the body in INT8
+        w8 = _weight_bytes("int8", algo, block, io_bytes)
+        head_b, body_b = lm_head * w8, body * (0.6 * wb + 0.4 * w8)
     else:
         head_b, body_b = lm_head * wb, body * wb
     model = int(emb_b + head_b + body_b)

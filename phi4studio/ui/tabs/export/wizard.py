@@ -83,6 +83,7 @@ class ChoiceList(QWidget):
                              REASON_STYLE)
                 self.lay.addWidget(lab)
                 self.reasons[c.value] = lab
+        self.lay.addStretch(1)
 
 
 class WizardWidget(QWidget):
@@ -286,7 +287,7 @@ class WizardWidget(QWidget):
             lambda: self._apply(lambda: self.wiz.set_int4(
                 calibration_dataset=self.calib_combo.currentData() or "")))
         self.algo_note = _label("", self.int4_box, REASON_STYLE)
-        form = QFormLayout(self.int4_box)
+        form = self.int4_form = QFormLayout(self.int4_box)
         form.addRow("Algorithm", self.algo_combo)
         form.addRow(self.algo_note)
         form.addRow("Block size", self.block_combo)
@@ -314,10 +315,11 @@ class WizardWidget(QWidget):
         self.algo_combo.setEnabled(d.precision == "int4")
         current = next((c for c in algos if c.value == d.int4.algo), None)
         self.algo_note.setText(current.note if current else "")
+        self.int4_form.setRowVisible(self.algo_note, bool(self.algo_note.text()))
         self.block_combo.setCurrentIndex(self.block_combo.findData(d.int4.block_size))
         self.level_combo.setCurrentIndex(self.level_combo.findData(d.int4.accuracy_level))
         gpu_algo = d.precision == "int4" and d.int4.algo in ("gptq", "awq")
-        self.calib_combo.setVisible(gpu_algo)
+        self.int4_form.setRowVisible(self.calib_combo, gpu_algo)
         i = self.calib_combo.findData(d.int4.calibration_dataset)
         self.calib_combo.setCurrentIndex(max(0, i))
 
