@@ -172,7 +172,7 @@ class Runner:
         ok = all(t["correct"] for t in turns)
         n_users = sum(1 for m in messages if m.get("role") == "user")
         return {"ok": ok, "turns": turns, "counts": counts, "tools": per_tool, "called": called,
-                "multi_turn": len(marks) > 1 or n_users > 1}
+                "multi_turn": n_users > 1 or case.get("scenario") == "multi_turn"}
 
     # --- one generation -------------------------------------------------------------------------
     async def ask(self, messages: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]],
