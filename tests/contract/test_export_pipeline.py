@@ -290,3 +290,22 @@ def test_cancel_stops_the_build_and_records_it(export_ws: tuple[Any, Path],
             studio.close()
 
     asyncio.run(main())
+
+
+def test_a_build_that_cannot_load_fails_verification(tmp_path: Path,
+                                                     tiny_phi3_onnx_dir: Path) -> None:
+    import asyncio
+    import shutil
+
+    from phi4studio.core.export.verify import verify_export
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_phi3_onnx_dir, broken)
+    (broken / "model.onnx").write_bytes(b"not a model")
+    lines: list[str] = []
+    ref = {"variants": [""], "prompts": [{"id": "p", "prompt_ids": PROMPT,
+                                          "reference": {"": {"tokens": [5], "eos": False}}}]}
+    v = asyncio.run(verify_export(broken, ref, provider="cpu", adapters={}, threshold=0.9,
+                                  log=lines.append))
+    assert v.status == "failed" and "could not be loaded by onnxruntime-genai" in v.message
+    assert lines and v.token_agreement is None

@@ -143,6 +143,9 @@ class ExportJob(Job):
             finally:
                 self._verifying = False
             out["verification"] = v.to_dict()
+            if v.status == "failed":
+                raise JobError(f"Export {self.plan.name} was built, but {v.message}",
+                               hint=f"See {self.output_dir / 'logs'} (builder.log, verify.log).")
             self.set_message(v.advice or v.headline())
         return out
 
