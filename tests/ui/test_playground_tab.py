@@ -38,10 +38,17 @@ async def until(cond: Any, timeout: float = 30.0) -> None:
 
 def test_a_real_model_streams_into_the_transcript(window: Any, qloop: Any,
                                                  tiny_phi3_onnx_dir: Path) -> None:
+    from phi4studio.core.handoff import OpenModelRequest
+
     view = playground(window)
-    assert view.open_folder(str(tiny_phi3_onnx_dir)) is not None
-    run(qloop, view.load())
-    assert "chat format generic" in view.status.text()
+    window.tabs.setCurrentIndex(0)
+    # Export's "Open in Playground": the tab takes the model, loads it and shows itself
+    n = window.studio.handoff.publish(OpenModelRequest(model_dir=tiny_phi3_onnx_dir,
+                                                       label="tiny export", provider="cpu"))
+    assert n == 1 and window.tabs.currentWidget() is view
+    assert view.model_combo.currentText() == "tiny export"
+    run(qloop, until(lambda: bool(view.wb.sessions)))
+    assert "chat format generic" in view.status.text() and "cpu" in view.status.text()
     view.wb.settings.max_new_tokens = 48
     view.wb.settings.greedy = True
     view.input.setPlainText("Hello there")
@@ -156,8 +163,11 @@ def test_tool_call_cards_and_the_approval_flow_with_a_real_mcp_server(
 def test_ab_side_by_side_and_stop_while_waiting_for_a_decision(
         window: Any, qloop: Any, scripted: Any) -> None:
     view, model, _ = scripted
-    view.wb.add_file_source(Path(__file__).resolve().parents[2] / "resources" / "samples" /
-                            "tools.json")
+    sample = next(d for d in view.library.datasets() if d.name.startswith("Sample"))
+    run(qloop, view.add_dataset_tools(sample.id, sample.name))
+    src = view.wb.catalog.get(f"dataset:{sample.id}")
+    assert src is not None and len(src.tools) >= 5 and "get_weather" in [
+        t["name"] for t in view.wb.catalog.tools()]
     view.compare_check.setChecked(True)
     view.compare_combo.setCurrentIndex(view.compare_combo.findText("base model"))
     run(qloop, view.load())

@@ -276,6 +276,11 @@ class PlaygroundView(QWidget):
         return self.spawn(self.wb.load(m, None if adapter == BASE else adapter,
                                        self.compare_choice()))
 
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        if not self.busy:  # new exports, or another workspace
+            self.refresh_models()
+
     # --- workbench events ---------------------------------------------------------------------
     def _wb_changed(self, what: str, message: str) -> None:
         if what == "sessions":
