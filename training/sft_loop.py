@@ -80,6 +80,7 @@ class ProtocolCallback(TrainerCallback):  # type: ignore[misc]
         self.nan_step: int | None = None
         self.first_step_s: float | None = None
         self.t_first: float | None = None
+        self.t_last: float | None = None  # end of the latest optimizer step
         self.start_step = 0
         self.tokens0 = 0
         self.last_t = self.last_emit = 0.0
@@ -149,8 +150,9 @@ class ProtocolCallback(TrainerCallback):  # type: ignore[misc]
             self.tokens0 = self.last_tokens = int(getattr(state, "num_input_tokens_seen", 0) or 0)
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        self.t_last = time.time()
         if self.first_step_s is None:
-            self.first_step_s = time.time() - proto.T0
+            self.first_step_s = self.t_last - proto.T0
         if self.stopped is None and self._stop_requested():
             self.stopped = "cancelled"
             control.should_save = True
@@ -249,7 +251,7 @@ def train_loop(cfg: dict[str, Any], model: Any, tok: Any, train: dict[str, Any],
     state = trainer.state
     ckpt = sorted((out / "checkpoints").glob("checkpoint-*"),
                   key=lambda p: int(p.name.split("-")[-1]) if p.name[11:].isdigit() else -1)
-    runtime = time.time() - (cb.t_first or time.time())
+    runtime = (cb.t_last or time.time()) - (cb.t_first or time.time())  # the steps themselves
     tokens = int(getattr(state, "num_input_tokens_seen", 0) or 0) - cb.tokens0
     summary = {
         "steps": state.global_step, "total_steps": state.max_steps,

@@ -49,7 +49,9 @@ class RunMonitor:
         self.job: Job | None = None
         self.resumed_from_step: int | None = None
         self.first_step: int | None = None  # the first optimizer step this session reported
+        self.blocked_by_validation = False  # failed before training: dataset validation errors
         self._listeners: list[Listener] = []
+        self.taps: list[Callable[[dict[str, Any]], None]] = []  # raw events (CLI --json)
         self._t0 = time.time()
         self._metrics: dict[str, Any] = {}
         row = self._row()
@@ -110,6 +112,8 @@ class RunMonitor:
     def handle(self, ev: dict[str, Any]) -> None:
         t = ev.get("type")
         self.events.append(str(t))
+        for tap in self.taps:
+            tap(ev)
         if t == "progress":
             self._progress(ev)
         elif t == "eval":
@@ -216,8 +220,9 @@ class RunMonitor:
             msg = self.message
         self.set_status(status, msg)
 
-    def fail(self, message: str) -> None:
+    def fail(self, message: str, *, validation: bool = False) -> None:
         """The run could not start (data preparation failed or was refused)."""
+        self.blocked_by_validation = validation
         self.error = message
         self._metrics["error"] = message.splitlines()[0]
         self.set_status("failed", message.splitlines()[0])

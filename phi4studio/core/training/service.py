@@ -52,6 +52,17 @@ log = logging.getLogger(__name__)
 CATEGORY = "training"
 
 
+@dataclass(frozen=True)
+class ExportRunRequest:
+    """"Export this run": published on the Studio's handoff for the Export tab to pick up."""
+
+    run_id: str
+    run_dir: Path
+    adapter: Path
+    base_model: str
+    label: str
+
+
 @dataclass
 class TrainingPlan:
     info: ModelInfo
@@ -200,7 +211,7 @@ class TrainingService:
             if report.n_errors and not allow_invalid:
                 monitor.fail(f"{report.n_errors} examples have validation errors (e.g. "
                              f"{report.errors[0] if report.errors else '?'}). Fix them in the "
-                             "Datasets tab, or launch again and confirm.")
+                             "Datasets tab, or launch again and confirm.", validation=True)
                 return
             write_run_files(paths, cfg, info, ref, report, run_id=run_id, name=name)
             self._train(monitor, sft_argv(python, paths.config, cfg), cfg)
@@ -223,6 +234,18 @@ class TrainingService:
         monitor.load_history()
         self._train(monitor, sft_argv(self.python(), paths.config, cfg, resume=True), cfg)
         return monitor
+
+    def request_export(self, run_id: str) -> int:
+        """Hand a finished run to the Export tab (core/handoff.py); how many tabs took it."""
+        rec = next((r for r in self.runs() if r.id == run_id), None)
+        if rec is None or not (rec.paths.adapter / "adapter_config.json").exists():
+            raise StudioError("This run has no final adapter to export yet.")
+        studio_run = _read_json(rec.paths.studio)
+        base = studio_run.get("base_model") or {}
+        req = ExportRunRequest(run_id=rec.id, run_dir=rec.path, adapter=rec.paths.adapter,
+                               base_model=str(base.get("ref") or rec.base_model),
+                               label=rec.name)
+        return self.studio.handoff.publish(req)
 
     def cancel(self, run_id: str) -> bool:
         m = self.monitors.get(run_id)

@@ -111,3 +111,15 @@ def test_known_hub_models_without_download() -> None:
     assert looks_like_path("/x/y") and looks_like_path("m.gguf") and not looks_like_path("a/b")
     with pytest.raises(FileNotFoundError):
         inspect_model("/no/such/model")
+
+
+def test_script_refuses_qlora_without_cuda(sft: Any) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA machine may run QLoRA")
+    cfg = {**sft.DEFAULTS, "method": "qlora"}
+    with pytest.raises(sft.Refused, match="QLoRA needs an NVIDIA GPU with CUDA"):
+        sft.device_and_precision(cfg)
+    assert sft.device_and_precision({**sft.DEFAULTS}) == ("cpu", "fp32")
+    assert sft.device_and_precision({**sft.DEFAULTS, "precision": "bf16"}) == ("cpu", "fp32")
