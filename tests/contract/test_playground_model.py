@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Figures
 
 from phi4studio.core.inference import InferenceClient
 from phi4studio.core.mcp import McpHub, McpServerConfig, ToolCatalog, source_from_session
@@ -43,7 +43,7 @@ SERVER = Path(__file__).resolve().parents[1] / "core" / "mcp" / "notes_server.py
 
 
 async def test_guided_decoding_yields_schema_valid_calls_the_free_model_never_makes(
-    tiny_phi3_onnx_dir: Path, figures: Figures
+    tiny_phi3_onnx_dir: Path, figures: Callable[[str, object], None]
 ) -> None:
     fmt = format_for_model(tiny_phi3_onnx_dir)
     async with InferenceClient(tiny_phi3_onnx_dir, provider="cpu") as client:
