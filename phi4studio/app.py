@@ -83,6 +83,7 @@ def apply_theme(theme: str) -> None:
 
 def build_tabs(studio: Studio) -> dict[str, QWidget]:
     """Each tab gets its state and services here, and nothing global."""
+    from phi4studio.core.training.service import TrainingService
     from phi4studio.ui.tabs.datasets.view import DatasetsView
     from phi4studio.ui.tabs.evaluate.view import EvaluateView
     from phi4studio.ui.tabs.export.view import ExportView
@@ -91,7 +92,7 @@ def build_tabs(studio: Studio) -> dict[str, QWidget]:
 
     return {
         "Datasets": DatasetsView(studio),
-        "Train": TrainView(),
+        "Train": TrainView(TrainingService(studio)),
         "Export": ExportView(studio),
         "Playground": PlaygroundView(),
         "Evaluate": EvaluateView(studio),
