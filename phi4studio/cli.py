@@ -6,6 +6,9 @@
                                           is missing, with the fix in words
     phi4studio selftest [--screenshots DIR]
     phi4studio bench ui [--seconds 10] [--jobs 4] [--rate 200]
+    phi4studio train --config run.yaml [--json]     fine-tune headless, printing progress
+    phi4studio train resume RUN_DIR                 go on from the run's last checkpoint
+    phi4studio bench train [--model M] [--steps N]  training tokens/s and memory vs plain TRL
     phi4studio bench dataset [--n 100000] [--keep DIR]
     phi4studio serve --model DIR [--adapter NAME] [--port N] [--host H] [--guided-tools]
                                           (cli_serve.py; also `bench serve --model DIR`)
@@ -40,6 +43,14 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--screenshots", type=Path, metavar="DIR",
                     help="save a PNG of the window on every tab")
 
+    tr = sub.add_parser("train", help="fine-tune headless (or: train resume RUN_DIR)")
+    tr.add_argument("action", nargs="?", choices=["resume"], help="resume a run")
+    tr.add_argument("run", nargs="?", help="run folder or run id (with resume)")
+    tr.add_argument("--config", type=Path, help="training config (YAML or JSON)")
+    tr.add_argument("--json", action="store_true", help="print every event as a JSON line")
+    tr.add_argument("--allow-invalid", action="store_true",
+                    help="train even if the dataset has validation errors")
+
     bench = sub.add_parser("bench", help="print performance figures")
     bench_sub = bench.add_subparsers(dest="target", required=True)
     ui = bench_sub.add_parser("ui", help="UI stall under streaming jobs, and cold start")
@@ -47,6 +58,14 @@ def _parser() -> argparse.ArgumentParser:
     ui.add_argument("--jobs", type=int, default=4)
     ui.add_argument("--rate", type=float, default=200.0, help="progress events per second per job")
     ui.add_argument("--json", action="store_true")
+    bt = bench_sub.add_parser("train", help="training tokens/s and memory vs plain TRL")
+    bt.add_argument("--model", help="base model (default: the offline SmolLM2 GGUF)")
+    bt.add_argument("--steps", type=int, default=8)
+    bt.add_argument("--batch", type=int, default=4)
+    bt.add_argument("--examples", type=int, default=64)
+    bt.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch default)")
+    bt.add_argument("--out", type=Path, help="keep the bench folder here")
+    bt.add_argument("--json", action="store_true")
     bds = bench_sub.add_parser("dataset", help="import, page, filter, search, validate N examples")
     bds.add_argument("--n", type=int, default=100_000, help="examples to import (100000)")
     bds.add_argument("--keep", type=Path, metavar="DIR", help="work in DIR and keep the files")
@@ -146,6 +165,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             print(json.dumps(figures, indent=2))
         return 0
+    if args.command == "train":
+        from phi4studio.core.training.headless import train_command
+
+        return train_command(args)
+    if args.command == "bench" and args.target == "train":
+        from phi4studio.core.training.bench import run_bench_train
+
+        return run_bench_train(args)
     if args.command == "bench":
         from phi4studio.ui.bench import run_bench_ui
 
