@@ -248,3 +248,26 @@ async def test_measured_guidance_cost_runs_both_ways_without_touching_the_conver
     with pytest.raises(Exception, match="needs tools"):
         await s.measure_guidance_cost()
 
+
+
+@pytest.mark.parametrize("family", ["phi4-mini", "phi4", "hermes", "chatml-notools"])
+@pytest.mark.parametrize("chunk", [1, 3, 11])
+async def test_every_family_streams_its_own_call_syntax_into_validated_calls(
+    family: str, chunk: int
+) -> None:
+    from phi4studio.core.chatformats.canonical import Call
+
+    fmt = get_format(family)
+    calls = (Call("get_weather", {"city": "Oslo", "units": "metric"}),
+             Call("add_note", {"text": "a </tool_call> b"}))
+    eot = fmt.end_of_turn[0] if fmt.end_of_turn else ""
+    out = fmt.assistant_text("Sure.", calls) + eot
+    client = ScriptedClient([out], chunk=chunk)
+    s = ChatSession(client, fmt, tools=list(TOOLS))
+    s.add_user("weather and a note")
+    turn = await s.generate()
+    assert [(c.name, c.arguments) for c in turn.calls] == [(c.name, c.arguments) for c in calls]
+    assert all(c.valid for c in turn.calls) and turn.parse_errors == []
+    assert turn.content == "Sure."
+    assert (client.requests[0].guidance is not None
+            and fmt.syntax.open in client.requests[0].guidance.text)
