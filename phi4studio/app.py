@@ -94,7 +94,7 @@ def build_tabs(studio: Studio) -> dict[str, QWidget]:
         "Datasets": DatasetsView(studio),
         "Train": TrainView(TrainingService(studio)),
         "Export": ExportView(studio),
-        "Playground": PlaygroundView(),
+        "Playground": PlaygroundView(studio),
         "Evaluate": EvaluateView(studio),
     }
 
