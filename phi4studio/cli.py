@@ -16,6 +16,7 @@
     phi4studio export --source RUN_OR_DIR --precision P --ep E --out DIR   (see cli_export.py;
                                           also `bench export`)
     phi4studio bench chat --model DIR [--model DIR ...] [--tokens 256] [--repeats 3] [--no-ui]
+    phi4studio runtime status|pythons|setup|repair|use|verify|remove        (cli_runtime.py)
     phi4studio chat --model DIR --prompt TEXT [--tools FILE | --mcp "CMD ARGS"] ...   (cli_chat.py)
     phi4studio eval --model DIR --suite S[,S] | eval compare A B   (cli_eval.py; `bench latency`)
 """
@@ -92,6 +93,9 @@ def _parser() -> argparse.ArgumentParser:
     from phi4studio.cli_chat import add_parser as add_chat_parser
 
     add_chat_parser(sub)
+    from phi4studio.cli_runtime import add_parser as add_runtime_parser
+
+    add_runtime_parser(sub)
     from phi4studio.cli_eval import add_parser as add_eval_parser
 
     add_eval_parser(sub, bench_sub)
@@ -184,6 +188,10 @@ def main(argv: list[str] | None = None) -> int:
         from phi4studio.cli_chat import run as run_chat
 
         return run_chat(args)
+    if args.command == "runtime":
+        from phi4studio.cli_runtime import run as run_runtime
+
+        return run_runtime(args)
     if args.command == "dataset":
         from phi4studio.cli_dataset import run as run_dataset
 

@@ -7,6 +7,7 @@ import importlib
 WORKERS: dict[str, str] = {
     "selfcheck": "phi4studio.workers.selfcheck",
     "probe": "phi4studio.workers.probe",
+    "runtime": "phi4studio.workers.runtime",
     "inference": "phi4studio.workers.inference",
     "serve": "phi4studio.workers.serve",
     "eval": "phi4studio.workers.evaluation",
