@@ -53,8 +53,7 @@ class RuntimeStatus:
 
     def describe(self) -> str:
         if self.kind == "none":
-            return "No training runtime is set up. Training and export run in a separate " \
-                   "Python environment with torch, transformers, peft and trl."
+            return "No training runtime is set up yet."
         if not self.exists:
             return f"The training runtime {self.python} is gone (moved or deleted). Repair " \
                    "it, set it up again, or choose another environment."
