@@ -78,7 +78,8 @@ def describe_inference(info: dict[str, Any] | None) -> str:
     if not info or not info.get("onnxruntime_genai"):
         return "inference unavailable"
     devices = " / ".join(p.upper() if p != "dml" else "DirectML" for p in info["providers"])
-    return f"{devices} · onnxruntime-genai {info['onnxruntime_genai']}"
+    package = info.get("package") or "onnxruntime-genai"
+    return f"{devices} · {package} {info['onnxruntime_genai']}"
 
 
 def describe_runtime(info: dict[str, Any] | None) -> str:

@@ -4,6 +4,7 @@ training runtime the app looks for, and the library path the frozen app hands it
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -123,3 +124,18 @@ def test_frozen_children_get_their_own_library_path(frozen: Path,
     monkeypatch.setenv("LD_LIBRARY_PATH", internal)
     launcher.restore_library_path()
     assert "LD_LIBRARY_PATH" not in os.environ
+
+
+def test_the_build_says_which_inference_flavour_it_carries(frozen: Path) -> None:
+    from phi4studio.workers import probe
+
+    assert probe.build_info() is None  # no build_info.json in this fake bundle yet
+    info = {"flavour": "cuda", "package": "onnxruntime-genai-cuda", "app_version": "0.1.0"}
+    (frozen / "_internal" / "build_info.json").write_text(json.dumps(info))
+    assert probe.build_info() == info
+    detected = probe.detect()
+    assert detected["flavour"] in ("cpu", "cuda", "directml")
+    assert detected["build"] == info
+    text = environment.describe_inference({"onnxruntime_genai": "0.18.0", "providers":
+                                           ["cuda", "cpu"], "package": "onnxruntime-genai-cuda"})
+    assert text == "CUDA / CPU · onnxruntime-genai-cuda 0.18.0"
