@@ -17,15 +17,14 @@ from phi4studio.core.playground.records import CallRecord, SessionEvent, TurnRec
 from phi4studio.ui.widgets.tool_call_card import ToolCallCard
 
 FLUSH_MS = 40
-ROLE_STYLE = {
-    "user": "background:#ddf4ff; border-radius:6px; padding:6px;",
-    "assistant": "background:#f6f8fa; border-radius:6px; padding:6px;",
-    "notice": "color:#57606a; padding:2px 6px;",
-    "error": "color:#cf222e; padding:2px 6px;",
-}
-
-CardFactory = Callable[[int, "str | None"], ToolCallCard]
-
+# One style sheet on the transcript, matched by each bubble's `role` property: cheaper than a
+# style sheet per bubble (each of which Qt would parse and polish on its own).
+STYLE = """
+QLabel[role="user"] { background: #ddf4ff; color: black; border-radius: 6px; padding: 6px; }
+QLabel[role="assistant"] { background: #f6f8fa; color: black; border-radius: 6px; padding: 6px; }
+QLabel[role="notice"] { color: #57606a; padding: 2px 6px; }
+QLabel[role="error"] { color: #cf222e; padding: 2px 6px; }
+"""
 
 class Bubble(QLabel):
     def __init__(self, role: str, text: str = "", parent: QWidget | None = None) -> None:
@@ -34,9 +33,7 @@ class Bubble(QLabel):
         self.setWordWrap(True)
         self.setTextFormat(Qt.TextFormat.PlainText)
         self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.setStyleSheet(f"QLabel {{ {ROLE_STYLE.get(role, '')} color: black; }}"
-                           if role in ("user", "assistant") else
-                           f"QLabel {{ {ROLE_STYLE.get(role, '')} }}")
+        self.setProperty("role", role)
         self.setText(text)
 
 
@@ -47,6 +44,7 @@ class TranscriptView(QScrollArea):
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.body = QWidget(self)
+        self.body.setStyleSheet(STYLE)
         self.lay = QVBoxLayout(self.body)
         self.lay.setContentsMargins(8, 8, 8, 8)
         self.lay.setSpacing(6)
