@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QShowEvent
+from PySide6.QtGui import QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -138,6 +138,10 @@ class EvaluateView(QWidget):
         super().showEvent(event)
         self.reload()
 
+    def hideEvent(self, event: QHideEvent) -> None:
+        self.timer.stop()  # the window may be closing, and its workspace with it
+        super().hideEvent(event)
+
     def _refresh_runs(self) -> None:
         runs = self.service.runs()
         keep = self.selected
@@ -190,8 +194,8 @@ class EvaluateView(QWidget):
     # --- live updates -------------------------------------------------------------------------
     def _on_service(self, kind: str, payload: Any) -> None:
         self._dirty_runs = self._dirty_runs or kind == "runs"
-        if not self.timer.isActive():
-            self.timer.start()
+        if self.isVisible() and not self.timer.isActive():
+            self.timer.start()  # hidden: showEvent reloads everything
 
     def _refresh_live(self) -> None:
         if self._dirty_runs:
@@ -236,9 +240,12 @@ class EvaluateView(QWidget):
                 self.say(f"Could not read {info.path}: {exc}")
                 return
             summary, failures, _config = f.result()
-            self.results.show_summary(info.name, summary)
-            self.results.set_progress(summary["done"], summary["total"], info.status)
-            self.failures.set_failures(failures)
+            try:
+                self.results.show_summary(info.name, summary)
+                self.results.set_progress(summary["done"], summary["total"], info.status)
+                self.failures.set_failures(failures)
+            except RuntimeError:  # the tab was deleted while the results were read
+                return
 
         fut.add_done_callback(done)
 
