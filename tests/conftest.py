@@ -66,7 +66,7 @@ def model_cache_dir(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPa
     env = os.environ.get("PHI4STUDIO_TEST_MODELS")
     if env:
         return Path(env)
-    if pytestconfig.cache is not None:
+    if getattr(pytestconfig, "cache", None) is not None:
         return Path(pytestconfig.cache.mkdir("phi4studio-models"))
     return tmp_path_factory.getbasetemp().parent / "phi4studio-models"
 

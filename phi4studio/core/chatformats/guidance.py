@@ -28,10 +28,18 @@ if TYPE_CHECKING:
 X_GUIDANCE = {"whitespace_flexible": False, "key_separator": ": ", "item_separator": ", "}
 _DROP = frozenset({"$schema", "$id", "$comment", "examples", "deprecated", "readOnly",
                    "writeOnly", "$anchor", "$dynamicAnchor"})
+# What llguidance (onnxruntime-genai 0.18) cannot compile, found by probing it: these keywords
+# ("Unimplemented keys"), `format`s other than LLG_FORMATS, and a `oneOf` whose branches may
+# overlap (read as `anyOf`). Guidance leaves them out: the model is held to a slightly looser
+# schema, and every call is still validated against the tool's full schema afterwards.
+LLG_UNSUPPORTED = frozenset({"uniqueItems", "contains", "minContains", "maxContains", "not",
+                             "if", "then", "else", "dependentRequired", "dependentSchemas",
+                             "propertyNames", "unevaluatedProperties", "unevaluatedItems"})
+LLG_FORMATS = frozenset({"date-time", "time", "date", "duration", "email", "hostname", "ipv4",
+                         "ipv6", "uuid"})
 _SCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
-_SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
-_SCHEMA_ONE = ("items", "additionalProperties", "not", "contains", "if", "then", "else",
-               "propertyNames", "unevaluatedProperties", "unevaluatedItems")
+_SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions")
+_SCHEMA_ONE = ("items", "additionalProperties")
 _RUST_REGEX_META = set("\\.+*?()|[]{}^$#&-~/")
 
 
@@ -132,6 +140,11 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "_-" else "_" for c in name) or "tool"
 
 
+def guidance_schema(schema: Any) -> Any:
+    """A copy of a tool's JSON Schema that guided decoding can compile (see LLG_UNSUPPORTED)."""
+    return _clean(schema, False, "")
+
+
 def _clean(schema: Any, strict: bool, prefix: str) -> Any:
     """A copy without keywords llguidance rejects, refs renamed into the shared `$defs`, and
     (strict) objects closed to unknown properties."""
@@ -141,12 +154,14 @@ def _clean(schema: Any, strict: bool, prefix: str) -> Any:
         return schema
     out: dict[str, Any] = {}
     for key, value in schema.items():
-        if key in _DROP:
+        if key in _DROP or key in LLG_UNSUPPORTED:
+            continue
+        if key == "format" and isinstance(value, str) and value not in LLG_FORMATS:
             continue
         if key == "$ref" and isinstance(value, str):
             out[key] = _rename_ref(value, prefix)
         elif key in _SCHEMA_LISTS and isinstance(value, list):
-            out[key] = [_clean(v, strict, prefix) for v in value]
+            out["anyOf" if key == "oneOf" else key] = [_clean(v, strict, prefix) for v in value]
         elif key in _SCHEMA_MAPS and isinstance(value, dict):
             out[key] = {k: _clean(v, strict, prefix) for k, v in value.items()}
         elif key in _SCHEMA_ONE and isinstance(value, (dict, list)):

@@ -66,46 +66,6 @@ def check_call(tool: Mapping[str, Any] | None, name: str, arguments: Any) -> lis
     return check_value(arguments, tool.get("inputSchema") or {})
 
 
-# What llguidance (onnxruntime-genai 0.18) cannot compile, found by probing it: these keywords
-# ("Unimplemented keys"), `format`s other than these, and a `oneOf` whose branches may overlap.
-# Guidance drops them (and reads oneOf as anyOf): the model is held to a slightly looser schema,
-# and every call is still validated against the tool's full schema afterwards.
-GUIDANCE_FORMATS = frozenset({"date-time", "time", "date", "duration", "email", "hostname",
-                              "ipv4", "ipv6", "uuid"})
-GUIDANCE_UNSUPPORTED = frozenset({"uniqueItems", "contains", "minContains", "maxContains",
-                                  "not", "if", "then", "else", "dependentRequired",
-                                  "dependentSchemas", "propertyNames", "unevaluatedProperties",
-                                  "unevaluatedItems"})
-_SUB_MAPS = ("properties", "patternProperties", "$defs", "definitions")
-_SUB_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
-_SUB_ONE = ("items", "additionalProperties")
-
-
-def guidance_schema(schema: Any) -> Any:
-    """A copy of a tool's JSON Schema that guided decoding can compile (see above)."""
-    if isinstance(schema, list):
-        return [guidance_schema(s) for s in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out: dict[str, Any] = {}
-    for key, value in schema.items():
-        if key in GUIDANCE_UNSUPPORTED:
-            continue
-        if key == "format" and isinstance(value, str) and value not in GUIDANCE_FORMATS:
-            continue
-        if key in _SUB_MAPS and isinstance(value, dict):
-            out[key] = {k: guidance_schema(v) for k, v in value.items()}
-        elif key in _SUB_LISTS or key in _SUB_ONE:
-            out["anyOf" if key == "oneOf" else key] = guidance_schema(value)
-        else:
-            out[key] = value
-    return out
-
-
-def guidance_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{**t, "inputSchema": guidance_schema(t.get("inputSchema") or {})} for t in tools]
-
-
 def new_call_id() -> str:
     return "call_" + uuid.uuid4().hex[:10]
 
@@ -206,7 +166,7 @@ class ChatSession:
         guidance = None
         if use_guidance:
             required = self.settings.tool_choice == "required"
-            spec = self.fmt.guidance(guidance_tools(self.tools), require_call=required,
+            spec = self.fmt.guidance(self.tools, require_call=required,
                                      max_calls=self.settings.max_calls)
             guidance = Guidance(spec.type, spec.text)
         stops = [s for s in self.fmt.end_of_turn if s]

@@ -19,7 +19,6 @@ from phi4studio.core.playground import (
     GenerationSettings,
     SessionEvent,
 )
-from phi4studio.core.playground.session import guidance_schema, guidance_tools
 
 FMT = get_format("chatml-notools")
 
@@ -152,29 +151,6 @@ async def test_guided_decoding_is_on_by_default_for_tool_calls_and_its_cost_is_s
     bare = ChatSession(ScriptedClient(["x"]), FMT)
     bare.add_user("x")
     assert not (await bare.generate()).guided
-
-
-def test_guidance_relaxes_only_what_llguidance_cannot_compile() -> None:
-    schema = {"type": "object", "properties": {
-        "url": {"type": "string", "format": "uri"},
-        "when": {"type": "string", "format": "date-time"},
-        "format": {"type": "string"},  # a property named format stays
-        "not": {"type": "integer", "multipleOf": 15},  # and one named not
-        "tags": {"type": "array", "items": {"type": "string", "format": "regex"},
-                 "uniqueItems": True, "maxItems": 3},
-        "either": {"oneOf": [{"type": "string"}, {"type": "string", "minLength": 1}]},
-    }, "dependentRequired": {"url": ["when"]}, "propertyNames": {"pattern": "^[a-z]"}}
-    out = guidance_schema(schema)
-    props = out["properties"]
-    assert "format" not in props["url"] and props["when"]["format"] == "date-time"
-    assert props["format"] == {"type": "string"} and props["not"]["multipleOf"] == 15
-    assert props["tags"] == {"type": "array", "items": {"type": "string"}, "maxItems": 3}
-    assert props["either"] == {"anyOf": [{"type": "string"}, {"type": "string",
-                                                               "minLength": 1}]}
-    assert set(out) == {"type", "properties"}
-    assert schema["properties"]["url"]["format"] == "uri"  # the tool itself is untouched
-    tools = guidance_tools([{"name": "t", "inputSchema": schema}])
-    assert tools[0]["inputSchema"] == out
 
 
 async def test_stop_ends_the_turn_with_what_it_had_and_runs_none_of_its_calls() -> None:
