@@ -121,19 +121,22 @@ def estimate_size(plan: ExportPlan, source: SourceInfo) -> SizeEstimate | None:
     io_bytes = 4 if plan.target == "cpu" and plan.precision != "fp16" else 2
     if plan.precision == "bf16":
         io_bytes = 2
-    # The LM head: its own matrix, except a tied one in a float build (it reuses the embedding).
-    quantized = plan.precision in ("int4", "int8")
-    lm_head = embed if quantized or not source.tied_embeddings else 0
-    body = max(0, n - embed - (0 if source.tied_embeddings else embed))
+    # The LM head and the embedding: with tied embeddings the builder keeps one matrix for both
+    # in float and INT4 builds (INT4: quantized, the embedding read with GatherBlockQuantized);
+    # INT8 and untied models keep a float embedding beside a quantized LM head.
     p, algo, block = plan.precision, plan.int4.algo, plan.int4.block_size
+    quantized = p in ("int4", "int8")
+    tied = source.tied_embeddings
+    body = max(0, n - embed - (0 if tied else embed))
     wb = _weight_bytes(p, algo, block, io_bytes)
-    emb_b = embed * (io_bytes if quantized else wb)
-    if p == "int4" and algo == "k_quant_mixed":  # the LM head and ~40% of the body in INT8
-        w8 = _weight_bytes("int8", algo, block, io_bytes)
-        head_b, body_b = lm_head * w8, body * (0.6 * wb + 0.4 * w8)
-    else:
-        head_b, body_b = lm_head * wb, body * wb
-    model = int(emb_b + head_b + body_b)
+    w8 = _weight_bytes("int8", algo, block, io_bytes)
+    head_wb = w8 if p == "int4" and algo == "k_quant_mixed" else wb  # k_quant_mixed: INT8 head
+    shared = tied and p != "int8"
+    emb_b = 0.0 if shared and quantized else embed * (io_bytes if quantized else wb)
+    head_b = 0.0 if shared and not quantized else embed * head_wb
+    mixed = p == "int4" and algo == "k_quant_mixed"  # ~40% of the body in INT8 (sensitive)
+    body_b = body * (0.6 * wb + 0.4 * w8) if mixed else body * wb
+    model = int(emb_b + head_b + body_b) + source.tokenizer_bytes
     work = model + (int(n * 4) if source.has_adapter and plan.strategy == "merged" else 0)
     if source.gguf_file:
         work += int(n * 4)

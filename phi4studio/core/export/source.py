@@ -19,6 +19,8 @@ from typing import Any
 from phi4studio.core.export.plan import SourceKind, SourceSpec
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt")
+TOKENIZER_FILES = ("tokenizer", "vocab", "merges", "special_tokens_map", "added_tokens",
+                   "chat_template")
 ADAPTER_DIRS = ("adapter", "adapter-best")
 
 # Architectures the onnxruntime-genai model builder (0.18) converts.
@@ -46,6 +48,7 @@ class SourceInfo:
     config: dict[str, Any] = field(default_factory=dict)  # the model's config.json
     n_params: int | None = None
     weights_bytes: int | None = None
+    tokenizer_bytes: int = 0  # tokenizer and chat template files, copied into the export
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -168,6 +171,8 @@ def _inspect_model_dir(info: SourceInfo, folder: Path, gguf_file: str | None) ->
                              "missing source weights.")
         return
     info.weights_bytes = sum(p.stat().st_size for p in weights)
+    info.tokenizer_bytes = sum(p.stat().st_size for p in folder.iterdir() if p.is_file() and (
+        p.name.startswith(TOKENIZER_FILES) or p.suffix == ".jinja"))
     counts = [safetensors_params(p) for p in weights if p.suffix == ".safetensors"]
     if counts and all(c is not None for c in counts):
         info.n_params = sum(c for c in counts if c is not None)

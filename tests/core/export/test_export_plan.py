@@ -127,7 +127,8 @@ SMOLLM2 = {"architectures": ["LlamaForCausalLM"], "vocab_size": 49152, "hidden_s
 
 @pytest.mark.parametrize(("precision", "algo", "measured_mb"), [
     # `phi4studio bench export` on SmolLM2-135M (onnxruntime-genai 0.18, CPU)
-    ("int8", "k_quant_mixed", 259), ("fp32", "k_quant_mixed", 519),
+    ("int8", "k_quant_mixed", 258), ("fp32", "k_quant_mixed", 519), ("int4", "rtn", 86),
+    ("int4", "k_quant_mixed", 112),
 ])
 def test_size_estimates_are_close_to_measured_builds(tmp_path: Path, precision: str, algo: str,
                                                      measured_mb: int) -> None:
