@@ -232,7 +232,7 @@ class MainWindow(QMainWindow):
             self.restoreState(state)
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        active = self.studio.queue.active()
+        active = [j for j in self.studio.queue.active() if not j.service]
         if active and not self._quit_confirmed:
             event.ignore()  # ask first; never exec(): the jobs keep running meanwhile
             self._confirm_quit(len(active))
@@ -241,6 +241,13 @@ class MainWindow(QMainWindow):
         qs.setValue("main/geometry", self.saveGeometry())
         qs.setValue("main/state", self.saveState())
         self.jobs_panel.detach()
+        for i in range(self.tabs.count()):  # tabs stop their timers and listeners
+            stop = getattr(self.tabs.widget(i), "shutdown", None)
+            if callable(stop):
+                try:
+                    stop()
+                except Exception:  # closing must go on; the error is logged
+                    log.exception("tab %s failed to shut down", self.tabs.tabText(i))
         for fut in list(self._background):
             fut.cancel()
         super().closeEvent(event)

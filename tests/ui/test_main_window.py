@@ -225,3 +225,27 @@ def test_quit_asks_while_jobs_run(window, qloop) -> None:  # type: ignore[no-unt
     assert not window.isVisible()
     assert run(qloop, queue.shutdown(timeout=15)) is None
     assert job.state is JobState.CANCELLED
+
+
+def test_quit_does_not_ask_about_long_lived_services(window, qloop) -> None:  # type: ignore[no-untyped-def]
+    queue = window.studio.queue
+    svc = queue.submit(SubprocessJob(
+        "a loaded model", worker_argv("selfcheck", "--steps", "100000", "--interval", "0.02"),
+        service=True))
+    run(qloop, until(lambda: svc.state is JobState.RUNNING))
+    window.close()
+    assert window.quit_box is None and not window.isVisible()
+    assert run(qloop, queue.shutdown(timeout=15)) is None
+    assert svc.state is JobState.CANCELLED
+
+
+def test_playground_mounts_the_serve_panel_and_tabs_shut_down_on_close(window) -> None:  # type: ignore[no-untyped-def]
+    from phi4studio.ui.widgets.serve_panel import ServePanel
+
+    pg = window.tabs.widget(TAB_NAMES.index("Playground"))
+    panels = pg.findChildren(ServePanel)
+    assert len(panels) == 1 and panels[0].ctl.state == "stopped"
+    train = window.tabs.widget(TAB_NAMES.index("Train"))
+    window.close()
+    assert not panels[0]._timer.isActive()
+    assert not train.timer.isActive()

@@ -76,6 +76,25 @@ class PlaygroundView(QWidget):
             handoff.subscribe(OpenModelRequest, self.open_model)
 
     # --- layout -------------------------------------------------------------------------------
+    def _build_serve_panel(self) -> QWidget:
+        """Serve: the chosen model as a local OpenAI / Anthropic compatible endpoint."""
+        from phi4studio.core.serve.controller import ServeController
+        from phi4studio.ui.widgets.serve_panel import ServePanel
+
+        studio = self.studio
+        self.serve_controller = ServeController(studio.queue.submit,
+                                                catalog=lambda: studio.workspace.catalog)
+        self.serve_controller.load_history()
+        self.serve_panel = ServePanel(self.serve_controller, list_models=self.wb.models,
+                                      parent=self)
+        return self.serve_panel
+
+    def shutdown(self) -> None:
+        """The window is closing: detach the Serve panel (the queue stops the server itself)."""
+        self.serve_panel.shutdown()
+        for t in list(self.tasks):
+            t.cancel()
+
     def _build(self) -> None:
         self.model_combo = QComboBox(self)
         self.model_combo.setMinimumContentsLength(24)
@@ -112,6 +131,7 @@ class PlaygroundView(QWidget):
         left = QTabWidget(self)
         left.addTab(self.tools_panel, "Tools")
         left.addTab(self.settings_panel, "Settings")
+        left.addTab(self._build_serve_panel(), "Serve")
         self.chats = QSplitter(Qt.Orientation.Horizontal, self)
         self.inspector = InspectorPanel(self)
         self.inspector.measure.connect(self.measure_guidance)
