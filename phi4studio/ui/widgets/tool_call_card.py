@@ -118,7 +118,7 @@ class ToolCallCard(QFrame):
         self.set_preview(name, "")
 
     def _build_editors(self) -> None:
-        from phi4studio.ui.tabs.datasets.json_editor import JsonEditor
+        from phi4studio.ui.widgets.json_editor import JsonEditor
 
         self.editor = JsonEditor(self, max_lines=12)
         self.editor.hide()

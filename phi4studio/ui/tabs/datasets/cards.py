@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from phi4studio.core.datasets.schema import ROLES
-from phi4studio.ui.tabs.datasets.json_editor import JsonEditor
+from phi4studio.ui.widgets.json_editor import JsonEditor
 
 Changed = Callable[[bool], None]
 ROLE_COLORS = {"system": "#8250df", "user": "#1f6feb", "assistant": "#1a7f37", "tool": "#9a6700"}

@@ -37,7 +37,7 @@ from phi4studio.core.datasets.schema import ROLES, SCENARIOS, SPLITS
 from phi4studio.core.datasets.store import DatasetStore
 from phi4studio.core.datasets.workflows import ArgIssue, check_value
 from phi4studio.ui.tabs.datasets.cards import ContentEdit, MessageCard
-from phi4studio.ui.tabs.datasets.json_editor import JsonEditor, dumps, key_of_path
+from phi4studio.ui.widgets.json_editor import JsonEditor, dumps, key_of_path
 
 AUTOSAVE_MS = 600
 _PATH_PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|\[\"((?:[^\"\\]|\\.)*)\"\]")
