@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from phi4studio.core.environment import inference_probe_argv, runtime_probe_argv, training_python
 from phi4studio.core.errors import StudioError, WorkspaceError
@@ -17,6 +17,9 @@ from phi4studio.core.jobs import JobQueue, SubprocessJob, default_capacities
 from phi4studio.core.paths import AppDirs, app_dirs
 from phi4studio.core.settings import Settings, SettingsStore
 from phi4studio.core.workspace import Workspace, open_workspace
+
+if TYPE_CHECKING:
+    from phi4studio.core.datasets.library import DatasetLibrary
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,17 @@ class Studio:
     inference_info: dict[str, Any] | None = None
     runtime_info: dict[str, Any] | None = None
     handoff: Handoff = field(default_factory=Handoff)  # cross-tab requests (core/handoff.py)
+    _library: DatasetLibrary | None = field(default=None, repr=False)
+
+    @property
+    def library(self) -> DatasetLibrary:
+        """The workspace's datasets, shared by every tab: a change made in one (an example saved
+        from the Playground, an import) reaches the others' listeners."""
+        if self._library is None:
+            from phi4studio.core.datasets.library import DatasetLibrary
+
+            self._library = DatasetLibrary(lambda: self.workspace, self.queue)
+        return self._library
 
     @classmethod
     def open(cls, dirs: AppDirs | None = None, workspace: Path | None = None) -> Studio:
@@ -144,5 +158,8 @@ class Studio:
         )
 
     def close(self) -> None:
+        if self._library is not None:
+            self._library.close()
+            self._library = None
         self.workspace.close()
 

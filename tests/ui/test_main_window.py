@@ -249,3 +249,14 @@ def test_playground_mounts_the_serve_panel_and_tabs_shut_down_on_close(window) -
     window.close()
     assert not panels[0]._timer.isActive()
     assert not train.timer.isActive()
+
+
+def test_datasets_and_playground_share_one_library(window) -> None:  # type: ignore[no-untyped-def]
+    datasets = window.tabs.widget(TAB_NAMES.index("Datasets"))
+    playground = window.tabs.widget(TAB_NAMES.index("Playground"))
+    assert datasets.library is playground.library is window.studio.library
+    seen: list[tuple[str, object]] = []
+    window.studio.library.add_listener(lambda kind, ds: seen.append((kind, ds)))
+    created = playground.library.create(playground.library.unique_name("From the playground"))
+    assert any(ds == created.id for _, ds in seen)
+    assert created.id in [d.id for d in datasets.library.datasets()]

@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
 )
 
 from phi4studio.core.datasets.errors import DatasetError
-from phi4studio.core.datasets.library import DatasetLibrary
 from phi4studio.core.datasets.query import NONE, VALIDITY_VALUES, ExampleFilter
 from phi4studio.core.datasets.schema import SCENARIOS, SPLITS
 from phi4studio.core.datasets.store import DatasetStore, StoreEvent
@@ -56,7 +55,7 @@ class DatasetsView(QWidget):
     def __init__(self, studio: Studio, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.studio = studio
-        self.library = DatasetLibrary(lambda: studio.workspace, studio.queue)
+        self.library = studio.library
         self.dataset_id: str | None = None
         self.store: DatasetStore | None = None
         self._thread = threading.get_ident()
@@ -488,8 +487,9 @@ class DatasetsView(QWidget):
             self.model.refresh()
             self._show_count()
 
-    def close_view(self) -> None:
+    def shutdown(self) -> None:
+        """The window is closing: save the editor, detach (the Studio owns the library)."""
         self.editor.flush()
         self._watch(None)
         self.studio.queue.remove_listener(self._queue_event)
-        self.library.close()
+        self.library.remove_listener(self._library_event)

@@ -52,9 +52,7 @@ class PlaygroundView(QWidget):
                  workbench: Workbench | None = None) -> None:
         super().__init__(parent)
         self.studio = studio
-        from phi4studio.core.datasets.library import DatasetLibrary
-
-        self.library = DatasetLibrary(lambda: studio.workspace, studio.queue)
+        self.library = studio.library
         self.servers = McpServerStore.in_config_dir(studio.dirs.config)
         self.wb = workbench or Workbench(
             McpHub(self.servers, submit=studio.queue.submit), queue=studio.queue,
