@@ -1,10 +1,11 @@
 """The training runtime through the real worker process and the JobQueue, as the app runs it:
 pointing the app at an existing environment (this project's own .venv, verified for real with a
-tiny LoRA step), and a setup that fails for want of a network, then succeeds on retry."""
+tiny LoRA step), and refusing one that cannot train. A setup that fails for want of a network and
+then succeeds on Retry runs through the same worker in tests/ui/test_runtime_setup_widget.py
+(and its steps in tests/core/runtime/test_runtime_setup.py)."""
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,7 +15,6 @@ import pytest
 
 from phi4studio.core.jobs import JobQueue, JobState
 from phi4studio.core.runtime import RuntimeManager
-from phi4studio.core.runtime.pythons import venv_python
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -72,38 +72,3 @@ async def test_an_environment_without_torch_is_not_taken(tmp_path: Path, queue: 
     assert await queue.wait(job) is JobState.FAILED
     assert "not a working Python" in (job.error or "")
     assert rec.sets == []  # settings untouched
-
-
-async def test_setup_without_network_fails_clearly_and_retry_completes(
-        tmp_path: Path, queue: JobQueue) -> None:
-    rec = Recorded()
-    m = manager(tmp_path, rec)
-    req = tmp_path / "runtime.txt"
-    req.write_text("six\n")
-    m.worker_args = ["--requirements", str(req), "--verify-script", "none", "--torch-index",
-                     "none", "--min-free-gb", "0.5"]
-    m.env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
-    m.env.update(PIP_CONFIG_FILE=os.devnull, PIP_INDEX_URL="http://127.0.0.1:9/simple",
-                 PIP_RETRIES="1", PIP_TIMEOUT="3")
-    assert m.needs_setup() is False  # from source: this interpreter is the runtime
-    job = m.create_job(python=sys.executable, channel="cpu")
-    assert job.argv[-len(m.worker_args) - 7:-len(m.worker_args)][0] == "create"
-    queue.submit(job)
-    assert await queue.wait(job) is JobState.FAILED
-    assert "cannot be reached" in (job.error or "") and "Retry" in (job.error or "")
-    assert rec.sets == []
-    assert m.has_partial() and m.status().kind == "source"  # still the interpreter from before
-
-    m.env = None  # the network is back: the same button again
-    retry = m.create_job(python=sys.executable, channel="cpu")
-    assert "repair" in retry.argv  # continues in the same folder
-    queue.submit(retry)
-    assert await queue.wait(retry) is JobState.SUCCEEDED, retry.error
-    assert rec.python == str(venv_python(m.location))
-    st = m.status()
-    assert st.kind == "managed" and st.state == "ready" and not m.needs_setup()
-    assert (retry.progress or 0) == 1.0
-
-    removal = queue.submit(m.remove_job())
-    assert await queue.wait(removal) is JobState.SUCCEEDED
-    assert not m.location.exists() and rec.python is None
