@@ -167,10 +167,22 @@ def device_and_precision(cfg: dict[str, Any]) -> tuple[str, str]:
     prec = cfg["precision"]
     if prec == "auto":
         prec = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if cuda else "fp32"
-    if prec in ("bf16", "fp16") and not cuda:
+    if prec == "bf16" and not cuda and cpu_bf16():
+        emit.log("training in bf16 on the CPU (native bf16 instructions: about twice as fast)")
+    elif prec in ("bf16", "fp16") and not cuda:
         emit.log(f"{prec} mixed precision needs a GPU here; training in fp32 on the CPU", "warning")
         prec = "fp32"
     return ("cuda" if cuda else "cpu"), prec
+
+
+def cpu_bf16() -> bool:
+    """The CPU multiplies bf16 natively (AVX512-BF16 or AMX): bf16 training is worth it there."""
+    import torch
+
+    try:
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 # --- target modules ---------------------------------------------------------------------------
