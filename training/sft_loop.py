@@ -211,6 +211,29 @@ class ProtocolCallback(TrainerCallback):  # type: ignore[misc]
         self._write({"type": "checkpoint", "step": state.global_step, "path": str(path)})
 
 
+def score_trained_tokens_only() -> bool:
+    """Project only the trained (label != -100) positions through the LM head on every device.
+
+    TRL's fused LM head does so on CUDA/XPU and scores every position elsewhere (a fixed shape
+    avoids recompilation on Neuron/XLA). On the CPU the variable shape costs nothing, and with
+    the loss on assistant turns only most positions are prompt: skipping them saves most of the
+    LM head's work (the head is 15-50% of a small model's compute). Same loss, same gradients.
+    """
+    try:
+        import trl.trainer.utils as trl_utils
+    except ImportError:
+        return False
+    original = getattr(trl_utils, "_use_triton", None)
+    if original is None:
+        return False
+
+    def compact(device: Any) -> bool:
+        return getattr(device, "type", "") in ("cpu", "mps") or bool(original(device))
+
+    trl_utils._use_triton = compact
+    return True
+
+
 def _file_logging(out: Path) -> None:
     if not proto.is_main():
         return
@@ -238,6 +261,7 @@ def train_loop(cfg: dict[str, Any], model: Any, tok: Any, train: dict[str, Any],
         state = json.loads((resume_from / "trainer_state.json").read_text(encoding="utf-8"))
         resumed = {"path": str(resume_from), "step": int(state.get("global_step", 0))}
     info = {**info, "n_train": len(train["input_ids"]), "n_validation": len(val["input_ids"])}
+    info["lm_head_trained_tokens_only"] = score_trained_tokens_only()
     cb = ProtocolCallback(cfg, info, stop, resumed)
     trainer = SFTTrainer(
         model=model, args=sft_args(cfg, device=device, prec=prec, has_eval=has_eval),

@@ -75,6 +75,11 @@ def test_train_tab_runs_a_tiny_model(window, qloop, qtbot, tmp_path: Path,  # ty
     text = view.plan_label.text()
     assert "gate_up_proj" in text and "trainable" in text and "Memory" in text
     assert view.launch_btn.isEnabled() and not view.cancel_btn.isEnabled()
+    # "Check data": validation and token lengths (a job), then the plan uses the real lengths
+    view.check_btn.click()
+    run(qloop, until(lambda: "Data:" in view.plan_label.text()))
+    assert view.report is not None and view.report.n_train > 0 and not view.report.blocked
+    assert "training / " in view.plan_label.text() and "longest" in view.plan_label.text()
 
     # launch like a user, watch it to the end
     qtbot.mouseClick(view.launch_btn, Qt.MouseButton.LeftButton)

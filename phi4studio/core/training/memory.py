@@ -7,7 +7,8 @@
     activations  batch x sequence x hidden per layer (with gradient checkpointing: the layer
                  inputs plus one layer's internals; without: every layer's internals), plus the
                  attention scores where no fused attention kernel is used (CPU)
-    logits       the LM head's chunked log-softmax (TRL scores tokens in chunks of 32k)
+    logits       the LM head's chunked log-softmax over the trained tokens only (training/sft.py
+                 skips prompt positions; TRL scores at most 32k tokens per chunk)
     runtime      the Python/PyTorch process itself (CPU) or the CUDA context and allocator slack
 
 Calibrated against measured peaks on CPU (see tests/core/training/test_memory.py, which prints
@@ -26,6 +27,7 @@ from phi4studio.core.training.modules import ResolvedTargets
 GB = 2**30
 LOGIT_CHUNK = 32768
 LOGIT_COPIES = 5.0  # fp32 logits, their exp/log-softmax and gradient buffers
+TRAINED_FRACTION = 0.5  # share of tokens in assistant turns when the data is not known yet
 CPU_RUNTIME_GB = 0.45  # python + torch + transformers + trl + datasets, measured
 CUDA_RUNTIME_GB = 0.6  # CUDA context and kernels
 CUDA_SLACK = 1.10  # caching-allocator fragmentation
@@ -103,8 +105,10 @@ def _bytes_per_param(cfg: TrainingConfig, device: DeviceInfo) -> float:
 
 def estimate_memory(info: ModelInfo, cfg: TrainingConfig, targets: ResolvedTargets,
                     device: DeviceInfo, *, seq_len: int | None = None,
-                    advise: bool = True) -> MemoryEstimate:
-    """Peak memory of training `info` with `cfg` on `device` (seq_len: the longest batch)."""
+                    trained_fraction: float | None = None, advise: bool = True
+                    ) -> MemoryEstimate:
+    """Peak memory of training `info` with `cfg` on `device` (seq_len: the longest example;
+    trained_fraction: the share of tokens in assistant turns, from the pre-flight)."""
     s = min(cfg.max_length, seq_len or cfg.max_length)
     b = cfg.per_device_train_batch_size
     cuda = device.kind == "cuda"
@@ -126,7 +130,8 @@ def estimate_memory(info: ModelInfo, cfg: TrainingConfig, targets: ResolvedTarge
         activations = layers * b * s * h * act_bytes + internals + scores
     else:
         activations = layers * (internals + scores)
-    tokens = min(b * s, LOGIT_CHUNK) if not cuda else min(b * s // 2 + 1, LOGIT_CHUNK)
+    frac = TRAINED_FRACTION if trained_fraction is None else max(0.01, min(1.0, trained_fraction))
+    tokens = min(int(b * s * frac) + 1, LOGIT_CHUNK)
     logits = tokens * info.vocab_size * 4 * LOGIT_COPIES
     runtime = CUDA_RUNTIME_GB if cuda else CPU_RUNTIME_GB
     est = MemoryEstimate(device, weights / GB, adapters / GB, activations / GB, logits / GB,
@@ -136,12 +141,12 @@ def estimate_memory(info: ModelInfo, cfg: TrainingConfig, targets: ResolvedTarge
     if not cuda and info.kind == "gguf":
         est.notes.append("a GGUF model is de-quantized to fp32 when loaded")
     if advise and not est.fits:
-        est.advice = advice(info, cfg, targets, device, s, est.total_gb)
+        est.advice = advice(info, cfg, targets, device, s, est.total_gb, trained_fraction)
     return est
 
 
 def advice(info: ModelInfo, cfg: TrainingConfig, targets: ResolvedTargets, device: DeviceInfo,
-           seq_len: int, total: float) -> list[str]:
+           seq_len: int, total: float, trained_fraction: float | None = None) -> list[str]:
     """Concrete changes that lower the estimate, each with its new figure, best first."""
     tries: list[tuple[str, dict[str, Any]]] = []
     if device.kind == "cuda" and cfg.method != "qlora":
@@ -161,16 +166,17 @@ def advice(info: ModelInfo, cfg: TrainingConfig, targets: ResolvedTargets, devic
     combined = cfg
     for label, change in tries:
         alt = replace_cfg(cfg, change)
-        new = estimate_memory(info, alt, targets, device, seq_len=seq_len, advise=False).total_gb
+        new = estimate_memory(info, alt, targets, device, seq_len=seq_len,
+                              trained_fraction=trained_fraction, advise=False).total_gb
         if new < total - 0.05:
             out.append(f"{label}: ~{new:.1f} GB (saves {total - new:.1f} GB)")
             combined = replace_cfg(combined, change)
     if len(out) > 1:
         new = estimate_memory(info, combined, targets, device, seq_len=seq_len,
-                              advise=False).total_gb
+                              trained_fraction=trained_fraction, advise=False).total_gb
         out.append(f"All of these together: ~{new:.1f} GB")
     floor = estimate_memory(info, replace_cfg(combined, {"max_length": 256}), targets, device,
-                            seq_len=256, advise=False)
+                            seq_len=256, trained_fraction=trained_fraction, advise=False)
     if not floor.fits:
         what = "a GPU" if device.kind == "cpu" else "a larger GPU"
         out.append(f"Even at its leanest this model needs ~{floor.total_gb:.0f} GB: train it on "

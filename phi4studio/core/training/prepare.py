@@ -37,6 +37,7 @@ class TokenStats:
     max_tokens: int = 0
     mean_tokens: float = 0.0
     estimated: bool = False
+    trained_fraction: float | None = None  # share of the text in trained (assistant) spans
 
 
 @dataclass
@@ -104,6 +105,7 @@ def scan(cfg: TrainingConfig, ref: DatasetRef, fmt: Any, info: ModelInfo, *,
     report = PreflightReport(format=str(getattr(fmt, "name", "")))
     count, estimated = token_counter(info)
     lengths: list[int] = []
+    chars = trained_chars = 0
     digest = hashlib.blake2b(digest_size=16)
     splits = [("train", cfg.train_split)]
     if cfg.validation_split:
@@ -130,6 +132,8 @@ def scan(cfg: TrainingConfig, ref: DatasetRef, fmt: Any, info: ModelInfo, *,
                     continue
                 if out is not None:
                     out.write(json.dumps(line, ensure_ascii=False) + "\n")
+                chars += len(line["text"])
+                trained_chars += sum(b - a for a, b in line["spans"])
                 n = count(line["text"])
                 lengths.append(n)
                 if n > cfg.max_length:
@@ -139,7 +143,8 @@ def scan(cfg: TrainingConfig, ref: DatasetRef, fmt: Any, info: ModelInfo, *,
     report.content_hash = digest.hexdigest()
     if lengths:
         report.tokens = TokenStats(len(lengths), report.tokens.over_max, max(lengths),
-                                   round(sum(lengths) / len(lengths), 1), estimated)
+                                   round(sum(lengths) / len(lengths), 1), estimated,
+                                   round(trained_chars / chars, 4) if chars else None)
     if report.n_validation == 0:
         report.validation_file = None
         if cfg.validation_split:

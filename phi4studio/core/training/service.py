@@ -148,8 +148,9 @@ class TrainingService:
                             "training runtime has none. Choose LoRA.")
         if cfg.num_gpus > 1 and device.kind == "cuda" and device.count < cfg.num_gpus:
             problems.append(f"{cfg.num_gpus} GPUs configured; the runtime sees {device.count}.")
-        est = estimate_memory(info, cfg, targets, device, seq_len=longest_sequence(report, cfg)) \
-            if info.linear else None
+        frac = report.tokens.trained_fraction if report is not None else None
+        est = estimate_memory(info, cfg, targets, device, seq_len=longest_sequence(report, cfg),
+                              trained_fraction=frac) if info.linear else None
         trainable = targets.trainable_params(cfg.lora_r, dora=cfg.use_dora)
         return TrainingPlan(info, targets, est, trainable, problems)
 

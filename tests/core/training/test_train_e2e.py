@@ -104,9 +104,10 @@ async def test_train_cancel_resume_merge(studio: Any, tiny_phi3_hf_dir: Path, to
     # --- memory: estimate vs measured peak RSS of the training process (CPU) ------------------
     measured = float(m2.result["peak_memory_gb"]) if m2.result else 0.0
     info = inspect_model(str(tiny_phi3_hf_dir))
-    longest = studio_run["preflight"]["tokens"]["max_tokens"]
+    tokens = studio_run["preflight"]["tokens"]
     est = estimate_memory(info, cfg, resolve_targets(cfg.target_modules, info.linear),
-                          DeviceInfo("cpu", 24.0), seq_len=longest)
+                          DeviceInfo("cpu", 24.0), seq_len=tokens["max_tokens"],
+                          trained_fraction=tokens["trained_fraction"])
     figures("tiny Phi3 train: measured peak RSS (GB)", measured)
     figures("tiny Phi3 train: estimated peak (GB)", est.total_gb)
     figures("tiny Phi3 train: tokens/s (1 thread)", float(m2.result["tokens_per_s"]))

@@ -63,6 +63,7 @@ class TrainView(QWidget):
         self.plan: TrainingPlan | None = None
         self.report: PreflightReport | None = None
         self._report_key: tuple[Any, ...] | None = None
+        self._plan_key: tuple[Any, ...] | None = None
         self._seen_version = -1
         self._plan_gen = 0
         self._pending: set[asyncio.Future[Any]] = set()
@@ -368,7 +369,8 @@ class TrainView(QWidget):
             return
         self._plan_gen += 1
         gen = self._plan_gen
-        report = self.report if self._report_key == self._key(cfg) else None
+        self._plan_key = self._key(cfg)
+        report = self.report if self._report_key == self._plan_key else None
         self.plan_label.setText(f"Reading {html.escape(cfg.base_model)} …")
         loop = asyncio.get_event_loop()
         fut = loop.run_in_executor(None, self.service.plan, cfg, report)
@@ -404,8 +406,7 @@ class TrainView(QWidget):
             lines.append(f"<b>Memory:</b> <span style='color:{color}'>{esc(est.summary())}</span>")
             lines += [f"&nbsp;&nbsp;• {esc(a)}" for a in est.advice]
             lines += [f"<i>{esc(n)}</i>" for n in est.notes]
-        if self.report is not None and self._report_key == self._key(plan_cfg := (
-                self.current_config() or TrainingConfig())) and plan_cfg:
+        if self.report is not None and self._report_key == self._plan_key:
             lines.append(f"<b>Data:</b> {esc(self.report.summary())}")
             lines += [f"<span style='color:#cf222e'>{esc(e)}</span>" for e in
                       self.report.errors[:3]]
