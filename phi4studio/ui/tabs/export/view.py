@@ -149,7 +149,9 @@ class ExportView(QWidget):
         if r.size_bytes:
             lines.append(f"Size on disk: {human_bytes(r.size_bytes)}")
         if v.get("token_agreement") is not None:
-            by = ", ".join(f"{k} {a:.1%}" for k, a in (v.get("by_variant") or {}).items())
+            variants = v.get("by_variant") or {}
+            by = ", ".join(f"{k} {a:.1%}" for k, a in variants.items()) if len(variants) > 1 \
+                else ""
             lines.append(f"Verification {v['status']}: token agreement "
                          f"{v['token_agreement']:.1%} ({v.get('exact_prompts')}/"
                          f"{v.get('prompts')} answers identical{'; ' + by if by else ''}), "
