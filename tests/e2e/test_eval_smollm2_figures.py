@@ -2,8 +2,9 @@
 
 First 100 of simple_python and multiple, 50 of parallel, 100 of irrelevance; greedy decoding,
 at most 128 new tokens; the prompt is the model folder's chat template listing the tools as
-JSON (tests/fixtures/tiny_models.py CHAT_TEMPLATE). About 25 minutes on a 2-core CPU, so it runs
-only when asked:
+JSON (tests/fixtures/tiny_models.py CHAT_TEMPLATE). Free decoding, the grammar (text or calls)
+and calls only. 20 to 60 minutes on a 2-core CPU (depending on its load), so it runs only when
+asked:
 
     PHI4STUDIO_EVAL_FIGURES=1 python3 dev.py test tests/e2e/test_eval_smollm2_figures.py -s
 
@@ -42,9 +43,12 @@ def test_smollm2_bfcl_reference_figures(smollm2_onnx_dir: Path, pytestconfig: py
     ws = open_workspace(ws_dir)
     table: dict[str, dict[str, str]] = {}
     try:
-        for guided in ("off", "grammar"):
+        for guided in ("off", "grammar", "calls"):
             row: dict[str, str] = {}
             for suite, limit in SUITES:
+                if guided == "calls" and suite == "bfcl:irrelevance":
+                    row[suite] = "(= off)"  # "calls" guides only turns that expect a call
+                    continue
                 cfg = EvalConfig(model=str(smollm2_onnx_dir), suites=[suite], limit=limit,
                                  guided=guided, max_new_tokens=128,
                                  name=f"SmolLM2-135M base · {suite} · guided {guided}")
