@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -22,9 +21,7 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
-    QFileDialog,
     QFormLayout,
-    QGridLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -40,19 +37,18 @@ from PySide6.QtWidgets import (
 from phi4studio.core.errors import StudioError
 from phi4studio.core.jobs import JobState
 from phi4studio.core.training.config import TrainingConfig
-from phi4studio.core.training.data import resolve_dataset, split_counts
-from phi4studio.core.training.models import preset_models
 from phi4studio.core.training.monitor import RunMonitor
 from phi4studio.core.training.prepare import PreflightReport
 from phi4studio.core.training.presets import PRESETS, apply_preset, matching_preset
 from phi4studio.core.training.service import TrainingPlan, TrainingService
 from phi4studio.ui.tabs.train.form import ConfigForm
 from phi4studio.ui.tabs.train.history import CurveCache, RunHistoryModel, fmt_duration
-from phi4studio.ui.widgets.loss_chart import PALETTE, LossChart
+from phi4studio.ui.tabs.train.panels import LiveCharts, describe_plan
+from phi4studio.ui.tabs.train.pickers import SourcePicker
+from phi4studio.ui.widgets.loss_chart import PALETTE
 
 log = logging.getLogger(__name__)
 TICK_MS = 100
-SPLIT_ALL = "all"
 
 
 class TrainView(QWidget):
@@ -68,7 +64,6 @@ class TrainView(QWidget):
         self._plan_gen = 0
         self._pending: set[asyncio.Future[Any]] = set()
         self._history_dirty = False
-        self._dialog: QFileDialog | None = None
         self.curves = CurveCache()
         self._plan_timer = QTimer(self)
         self._plan_timer.setSingleShot(True)
@@ -87,33 +82,14 @@ class TrainView(QWidget):
         left = QWidget(self)
         ll = QVBoxLayout(left)
         top = QFormLayout()
-        self.model_combo = QComboBox(left)
-        self.model_combo.setEditable(True)
-        self.model_combo.setObjectName("baseModel")
-        for m in preset_models():
-            self.model_combo.addItem(m.label, m.ref)
-            self.model_combo.setItemData(self.model_combo.count() - 1, m.note,
-                                         Qt.ItemDataRole.ToolTipRole)
-        self.model_combo.setCurrentIndex(-1)
-        self.model_combo.setPlaceholderText("Hugging Face id, model folder or .gguf file")
-        self.model_combo.currentIndexChanged.connect(self._model_picked)
-        self.model_combo.lineEdit().editingFinished.connect(self._schedule_plan)
-        browse_folder = QPushButton("Folder…", left)
-        browse_folder.clicked.connect(lambda: self._browse("folder"))
-        browse_gguf = QPushButton("GGUF…", left)
-        browse_gguf.clicked.connect(lambda: self._browse("gguf"))
-        top.addRow("Base model", self._row(self.model_combo, browse_folder, browse_gguf))
-        self.dataset_combo = QComboBox(left)
-        self.dataset_combo.setObjectName("dataset")
-        self.dataset_combo.currentIndexChanged.connect(self._dataset_picked)
-        browse_data = QPushButton("File…", left)
-        browse_data.clicked.connect(lambda: self._browse("dataset"))
-        top.addRow("Dataset", self._row(self.dataset_combo, browse_data))
-        self.train_split = QComboBox(left)
-        self.val_split = QComboBox(left)
-        for c in (self.train_split, self.val_split):
-            c.currentIndexChanged.connect(self._schedule_plan)
-        top.addRow("Train / validation", self._row(self.train_split, self.val_split))
+        self.source = SourcePicker(self.service, left)
+        self.source.changed.connect(self._schedule_plan)
+        self.source.problem.connect(self._set_warning)
+        self.model_combo, self.dataset_combo = self.source.model_combo, self.source.dataset_combo
+        self.train_split, self.val_split = self.source.train_split, self.source.val_split
+        top.addRow("Base model", self.source.model_row)
+        top.addRow("Dataset", self.source.dataset_row)
+        top.addRow("Train / validation", self.source.split_row)
         self.preset_combo = QComboBox(left)
         for name, p in PRESETS.items():
             self.preset_combo.addItem(p.title, name)
@@ -129,6 +105,7 @@ class TrainView(QWidget):
         ll.addStretch(1)
         scroll = QScrollArea(self)
         scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(left)
 
         side = QWidget(self)
@@ -180,17 +157,9 @@ class TrainView(QWidget):
         self.progress.setMaximumHeight(8)
         rl.addWidget(self.status_label)
         rl.addWidget(self.progress)
-        charts = QWidget(right)
-        grid = QGridLayout(charts)
-        grid.setContentsMargins(0, 0, 0, 0)
-        self.loss_chart = LossChart("Loss (train, validation, selected runs)")
-        self.lr_chart = LossChart("Learning rate")
-        self.tps_chart = LossChart("Tokens / s")
-        self.mem_chart = LossChart("Memory (GB)")
-        for i, c in enumerate((self.loss_chart, self.lr_chart, self.tps_chart, self.mem_chart)):
-            grid.addWidget(c, i // 2, i % 2)
-        grid.setRowStretch(0, 3)
-        grid.setRowStretch(1, 2)
+        charts = LiveCharts(right)
+        self.charts = charts
+        self.loss_chart, self.lr_chart, self.tps_chart, self.mem_chart = charts.charts()
         self.history_model = RunHistoryModel(self.service, self)
         self.history = QTableView(right)
         self.history.setObjectName("runHistory")
@@ -239,86 +208,13 @@ class TrainView(QWidget):
 
     # --- inputs -------------------------------------------------------------------------------
     def set_base_model(self, ref: str) -> None:
-        i = self.model_combo.findData(ref)
-        if i >= 0:
-            self.model_combo.setCurrentIndex(i)
-        else:
-            self.model_combo.setEditText(ref)
-        self._schedule_plan()
-
-    def base_model(self) -> str:
-        i = self.model_combo.currentIndex()
-        text = self.model_combo.currentText().strip()
-        if i >= 0 and self.model_combo.itemText(i) == text:
-            return str(self.model_combo.itemData(i))
-        return text
-
-    def _model_picked(self, _i: int) -> None:
-        self._schedule_plan()
-
-    def refresh_datasets(self) -> None:
-        current = self.dataset_key()
-        self.dataset_combo.blockSignals(True)
-        self.dataset_combo.clear()
-        try:
-            rows = self.service.catalog.records("datasets")
-        except Exception:  # noqa: BLE001 - a closed catalog during a workspace switch
-            rows = []
-        for r in rows:
-            self.dataset_combo.addItem(f"{r['name']} ({r.get('n_examples', 0)} examples)",
-                                       str(r["id"]))
-        self.dataset_combo.setCurrentIndex(-1)
-        self.dataset_combo.blockSignals(False)
-        if current:
-            self.set_dataset(current)
+        self.source.set_base_model(ref)
 
     def set_dataset(self, key: str) -> None:
-        i = self.dataset_combo.findData(key)
-        if i < 0:
-            self.dataset_combo.addItem(Path(key).name, key)
-            i = self.dataset_combo.count() - 1
-        self.dataset_combo.setCurrentIndex(i)
+        self.source.set_dataset(key)
 
-    def dataset_key(self) -> str:
-        data = self.dataset_combo.currentData()
-        return str(data) if data else ""
-
-    def _dataset_picked(self, _i: int) -> None:
-        counts: dict[str | None, int] = {}
-        try:
-            counts = split_counts(resolve_dataset(self.service.studio.workspace,
-                                                  self.dataset_key()))
-        except (StudioError, OSError, ValueError) as exc:
-            self._set_warning(str(exc))
-        names = [s for s in ("train", "validation", "test") if counts.get(s)]
-        names += sorted(str(s) for s in counts if s and s not in names)
-        for combo, default, extra in ((self.train_split, "train", [SPLIT_ALL]),
-                                      (self.val_split, "validation", ["(none)"])):
-            combo.blockSignals(True)
-            combo.clear()
-            for s in [*names, *extra]:
-                n = sum(counts.values()) if s == SPLIT_ALL else counts.get(s, 0)
-                combo.addItem(f"{s} ({n})" if s != "(none)" else s, s)
-            combo.setCurrentIndex(max(0, combo.findData(default if default in names
-                                                        else extra[0])))
-            combo.blockSignals(False)
-        self._schedule_plan()
-
-    def _browse(self, what: str) -> None:
-        dlg = QFileDialog(self)
-        if what == "folder":
-            dlg.setFileMode(QFileDialog.FileMode.Directory)
-            dlg.setWindowTitle("Choose a Hugging Face model folder")
-        elif what == "gguf":
-            dlg.setNameFilter("GGUF models (*.gguf)")
-            dlg.setWindowTitle("Choose a GGUF model")
-        else:
-            dlg.setNameFilter("Datasets (*.sqlite *.jsonl *.json)")
-            dlg.setWindowTitle("Choose a dataset file")
-        dlg.fileSelected.connect(lambda path: self.set_dataset(path) if what == "dataset"
-                                 else self.set_base_model(path))
-        self._dialog = dlg
-        dlg.open()  # never exec(): the loop keeps running
+    def refresh_datasets(self) -> None:
+        self.source.refresh_datasets()
 
     def _preset_picked(self, i: int) -> None:
         name = self.preset_combo.itemData(i)
@@ -342,11 +238,9 @@ class TrainView(QWidget):
 
     def current_config(self) -> TrainingConfig | None:
         values = self.form.values()
-        split = self.train_split.currentData()
-        val = self.val_split.currentData()
-        values.update(base_model=self.base_model(), dataset=self.dataset_key(),
-                      train_split=str(split or "train"),
-                      validation_split=None if val in (None, "(none)") else str(val))
+        train, val = self.source.splits()
+        values.update(base_model=self.source.base_model(), dataset=self.source.dataset_key(),
+                      train_split=train, validation_split=val)
         try:
             return TrainingConfig.model_validate(values)
         except ValidationError as exc:
@@ -387,31 +281,9 @@ class TrainView(QWidget):
             self.plan_label.setText(f"<span style='color:#cf222e'>{html.escape(str(exc))}</span>")
         else:
             self.plan = fut.result()
-            self.plan_label.setText(self._describe(self.plan))
+            report = self.report if self._report_key == self._plan_key else None
+            self.plan_label.setText(describe_plan(self.plan, report))
         self._update_buttons()
-
-    def _describe(self, plan: TrainingPlan) -> str:
-        info, t, est = plan.info, plan.targets, plan.estimate
-        esc = html.escape
-        pct = 100.0 * plan.trainable_params / info.n_params if info.n_params else 0.0
-        lines = [f"<b>{esc(info.display_name)}</b>: {info.n_params:,} parameters"
-                 + (f" ({esc(info.source)})" if info.source else "")]
-        if t.names:
-            lines.append(f"<b>Target modules:</b> {esc(', '.join(t.names))} "
-                         f"({len(t.layers)} layers) · <b>trainable:</b> "
-                         f"{plan.trainable_params:,} ({pct:.2f}%)")
-        lines += [f"<i>{esc(n)}</i>" for n in (*t.notes, *info.notes)]
-        if est is not None:
-            color = "#1a7f37" if est.fits else "#cf222e"
-            lines.append(f"<b>Memory:</b> <span style='color:{color}'>{esc(est.summary())}</span>")
-            lines += [f"&nbsp;&nbsp;• {esc(a)}" for a in est.advice]
-            lines += [f"<i>{esc(n)}</i>" for n in est.notes]
-        if self.report is not None and self._report_key == self._plan_key:
-            lines.append(f"<b>Data:</b> {esc(self.report.summary())}")
-            lines += [f"<span style='color:#cf222e'>{esc(e)}</span>" for e in
-                      self.report.errors[:3]]
-        lines += [f"<span style='color:#cf222e'>{esc(p)}</span>" for p in plan.problems]
-        return "<br>".join(lines)
 
     @staticmethod
     def _key(cfg: TrainingConfig) -> tuple[Any, ...]:
@@ -461,8 +333,7 @@ class TrainView(QWidget):
         """Show this run in the charts and the status line."""
         self.monitor = monitor
         self._seen_version = -1
-        for chart in (self.loss_chart, self.lr_chart, self.tps_chart, self.mem_chart):
-            chart.clear()
+        self.charts.clear()
         self._history_dirty = True
         self.timer.start()
         self._update_buttons()
@@ -522,11 +393,7 @@ class TrainView(QWidget):
             self.timer.stop()
 
     def _show_run(self, m: RunMonitor) -> None:
-        self.loss_chart.set_series("train", m.series["loss"], PALETTE[0])
-        self.loss_chart.set_series("validation", m.series["eval_loss"], PALETTE[1], dashed=True)
-        self.lr_chart.set_series("", m.series["lr"], PALETTE[2])
-        self.tps_chart.set_series("", m.series["tokens_per_s"], PALETTE[3])
-        self.mem_chart.set_series("", m.series["memory_gb"], PALETTE[4])
+        self.charts.show_run(m)
         eta = f" · ETA {fmt_duration(m.eta_s)}" if m.active and m.eta_s is not None else ""
         self.status_label.setText(f"<b>{html.escape(m.name)}</b> — {html.escape(m.status)}: "
                                   f"{html.escape(m.message)}{eta}")
