@@ -190,6 +190,9 @@ class TrainView(QWidget):
         split = QSplitter(Qt.Orientation.Horizontal, self)
         split.addWidget(side)
         split.addWidget(right)
+        # the form never clips: the side panel is at least as wide as the form needs
+        side.setMinimumWidth(left.minimumSizeHint().width()
+                             + scroll.verticalScrollBar().sizeHint().width() + 12)
         split.setStretchFactor(0, 2)
         split.setStretchFactor(1, 3)
         lay = QVBoxLayout(self)
