@@ -92,21 +92,24 @@ async def _run(args: Any, out: TextIO) -> int:
     from phi4studio.core.studio import Studio
     from phi4studio.core.training.service import TrainingService
 
+    cfg: TrainingConfig | None = None
+    if args.action == "resume":
+        if not args.run:
+            raise StudioError("`train resume` needs a run folder or run id.")
+    elif args.config is None:
+        raise StudioError("`train` needs --config FILE (or `train resume RUN_DIR`).")
+    else:
+        cfg = load_config_file(args.config)  # refused before anything starts
     studio = Studio.open(workspace=getattr(args, "workspace", None))
     try:
-        probe = studio.probe_runtime_job()
-        if probe is not None:
-            studio.queue.submit(probe)
-            await studio.queue.wait(probe)
         svc = TrainingService(studio)
-        if args.action == "resume":
-            if not args.run:
-                raise StudioError("`train resume` needs a run folder or run id.")
+        if cfg is None:
             monitor = svc.resume(args.run)
         else:
-            if args.config is None:
-                raise StudioError("`train` needs --config FILE (or `train resume RUN_DIR`).")
-            cfg = load_config_file(args.config)
+            probe = studio.probe_runtime_job()  # CUDA or not: the plan and refusals need it
+            if probe is not None:
+                studio.queue.submit(probe)
+                await studio.queue.wait(probe)
             plan = svc.plan(cfg)
             if not args.json:
                 out.write(f"model: {plan.info.display_name} ({plan.info.n_params:,} parameters)\n"
