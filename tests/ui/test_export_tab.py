@@ -109,14 +109,23 @@ def test_the_wizard_shows_why_and_asks_before_using_a_folder(window: Any, qloop:
                                                               tiny_phi3_lora_dir: Path) -> None:
     from fixtures.exports import RUN_ID, add_run
 
-    add_run(window.studio.workspace.root, tiny_phi3_hf_dir, tiny_phi3_lora_dir / "peft")
+    from phi4studio.core.training.service import ExportRunRequest
+
+    run_dir = add_run(window.studio.workspace.root, tiny_phi3_hf_dir,
+                      tiny_phi3_lora_dir / "peft")
     view = export_tab(window)
     view.new_button.click()
     wiz = view.wizard
-    i = wiz.run_combo.findData(RUN_ID)
-    assert i > 0
-    wiz.run_combo.setCurrentIndex(i)
+    assert wiz.run_combo.findData(RUN_ID) > 0
+    wiz.cancel_button.click()
+    # "Export this run" in the Train tab: the Export tab opens its wizard on that run
+    window.tabs.setCurrentIndex(0)
+    window.studio.handoff.publish(ExportRunRequest(
+        run_id=RUN_ID, run_dir=run_dir, adapter=run_dir / "adapter",
+        base_model=str(tiny_phi3_hf_dir), label="tiny run"))
+    assert window.tabs.currentWidget() is view and view.stack.currentWidget() is wiz
     assert wiz.wiz.source_info is not None and wiz.wiz.source_info.has_adapter
+    assert wiz.wiz.draft.source is not None and wiz.wiz.draft.source.run_id == RUN_ID
     assert "Adapter" in wiz.steps.text()
     wiz.next_button.click()
     wiz.targets.buttons["dml"].click()

@@ -253,6 +253,11 @@ def _inspect_run(info: SourceInfo, folder: Path) -> None:
     if not base_path.is_absolute():
         base_path = (folder / base_path).resolve() if (folder / base_path).exists() else base_path
     if not base_path.exists():
+        cached = hub_cache_snapshot(base)
+        if cached is not None:
+            info.notes.append(f"The base {base} is read from the Hugging Face cache ({cached}).")
+            base_path = cached
+    if not base_path.exists():
         info.problems.append(
             f"The base model {base} of this run is not on this disk: the export needs its "
             "weights locally (the Hugging Face Hub is never contacted).")
@@ -261,6 +266,30 @@ def _inspect_run(info: SourceInfo, folder: Path) -> None:
         _inspect_model_dir(info, base_path.parent, base_path.name)
     else:
         _inspect_model_dir(info, base_path, str(gguf) if gguf else None)
+
+
+def hub_cache_snapshot(repo_id: str) -> Path | None:
+    """The local snapshot of a Hub model id in the Hugging Face cache (the layout
+    `models--ORG--NAME/refs/main` -> `snapshots/<rev>/`), or None. Read from disk only: the
+    export never downloads."""
+    import os
+
+    if repo_id.count("/") != 1 or repo_id.startswith((".", "/", "~")):
+        return None
+    roots = [os.environ.get("HF_HUB_CACHE"),
+             os.path.join(os.environ["HF_HOME"], "hub") if os.environ.get("HF_HOME") else None,
+             str(Path.home() / ".cache" / "huggingface" / "hub")]
+    name = "models--" + repo_id.replace("/", "--")
+    for root in (r for r in roots if r):
+        repo = Path(root) / name
+        try:
+            rev = (repo / "refs" / "main").read_text(encoding="utf-8").strip()
+        except OSError:
+            continue
+        snap = repo / "snapshots" / rev
+        if (snap / "config.json").exists():
+            return snap
+    return None
 
 
 def inspect_source(spec: SourceSpec, run_label: str | None = None) -> SourceInfo:

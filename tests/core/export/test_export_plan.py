@@ -100,6 +100,28 @@ def test_run_sources(tmp_path: Path, base: Path, run: Path) -> None:
     assert inspect_source(SourceSpec(kind="run", path=str(run))).base_dir == base
 
 
+def test_a_hub_base_is_read_from_the_local_cache(tmp_path: Path, base: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    cache = tmp_path / "hub"
+    snap = cache / "models--microsoft--Phi-4-mini-instruct" / "snapshots" / "abc123"
+    shutil.copytree(base, snap)
+    (snap.parents[1] / "refs").mkdir()
+    (snap.parents[1] / "refs" / "main").write_text("abc123")
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    run = run_dir(tmp_path / "runs", None, "hubrun")
+    (run / "config.json").write_text(json.dumps({"base_model": "microsoft/Phi-4-mini-instruct"}))
+    info = inspect_source(SourceSpec(kind="run", path=str(run)))
+    assert info.problems == [] and info.base_dir == snap
+    assert any("Hugging Face cache" in n for n in info.notes)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty"))
+    monkeypatch.delenv("HF_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert any("not on this disk" in p for p in
+               inspect_source(SourceSpec(kind="run", path=str(run))).problems)
+
+
 def test_parameters_come_from_safetensors_headers(tmp_path: Path, base: Path) -> None:
     n = safetensors_params(base / "model.safetensors")
     # embed + head 2*1000*64, per layer qkv 3*64*64 + o 64*64 + gate_up 2*128*64 + down 64*128

@@ -21,12 +21,20 @@ from PySide6.QtWidgets import (
     QPushButton,
     QStackedWidget,
     QTableView,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from phi4studio.core.errors import StudioError
-from phi4studio.core.export import ExportJob, ExportPlan, ExportRecord, ExportService, human_bytes
+from phi4studio.core.export import (
+    ExportJob,
+    ExportPlan,
+    ExportRecord,
+    ExportService,
+    SourceSpec,
+    human_bytes,
+)
 from phi4studio.core.studio import Studio
 from phi4studio.ui.tabs.export.qmodels import ExportsModel
 from phi4studio.ui.tabs.export.wizard import WizardWidget
@@ -62,6 +70,10 @@ class ExportView(QWidget):
         studio.queue.add_listener(listener)
         self.destroyed.connect(lambda *_: studio.queue.remove_listener(listener))
         self.refresh()
+        # "Export this run" from the Train tab (core/training/service.py, through the handoff)
+        from phi4studio.core.training.service import ExportRunRequest
+
+        studio.handoff.subscribe(ExportRunRequest, self.export_run)
 
     # --- layout -------------------------------------------------------------------------------
     def _list_page(self) -> QWidget:
@@ -190,6 +202,16 @@ class ExportView(QWidget):
         self._probe = self.service.probe_job()
         if self._probe is not None:
             self.studio.queue.submit(self._probe)
+
+    def export_run(self, request: Any) -> None:
+        """Open the wizard on a training run handed over by the Train tab."""
+        spec = SourceSpec(kind="run", path=str(request.run_dir), run_id=str(request.run_id))
+        self.show_wizard(spec)
+        w = self.parentWidget()
+        while w is not None and not isinstance(w, QTabWidget):
+            w = w.parentWidget()
+        if isinstance(w, QTabWidget) and w.indexOf(self) >= 0:
+            w.setCurrentWidget(self)
 
     def show_list(self) -> None:
         self.stack.setCurrentIndex(0)
