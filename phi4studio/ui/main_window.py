@@ -232,7 +232,7 @@ class MainWindow(QMainWindow):
             self.restoreState(state)
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        active = [j for j in self.studio.queue.active() if not j.service]
+        active = [j for j in self.studio.queue.active() if not j.long_lived]
         if active and not self._quit_confirmed:
             event.ignore()  # ask first; never exec(): the jobs keep running meanwhile
             self._confirm_quit(len(active))

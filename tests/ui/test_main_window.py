@@ -231,7 +231,7 @@ def test_quit_does_not_ask_about_long_lived_services(window, qloop) -> None:  # 
     queue = window.studio.queue
     svc = queue.submit(SubprocessJob(
         "a loaded model", worker_argv("selfcheck", "--steps", "100000", "--interval", "0.02"),
-        service=True))
+        long_lived=True))
     run(qloop, until(lambda: svc.state is JobState.RUNNING))
     window.close()
     assert window.quit_box is None and not window.isVisible()

@@ -96,7 +96,7 @@ class InferenceWorkerJob(SubprocessJob):
     ) -> None:
         kw.setdefault("category", "inference")
         kw.setdefault("cancel_grace_s", 5.0)
-        kw.setdefault("service", True)
+        kw.setdefault("long_lived", True)
         super().__init__(name, argv, **kw)
         self._on_request = on_request
         self._on_exit = on_exit

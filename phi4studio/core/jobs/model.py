@@ -103,12 +103,12 @@ class Job:
         resources: Mapping[str, int] | None = None,
         group: str | None = None,
         category: str = "general",
-        service: bool = False,
+        long_lived: bool = False,
     ) -> None:
         self.id = uuid.uuid4().hex[:12]
         # A long-lived service (a loaded model, an MCP server, the local HTTP server): it runs
         # until stopped, so quitting does not ask about it; it is still stopped cleanly.
-        self.service = service
+        self.long_lived = long_lived
         self.name = name
         self.resources: dict[str, int] = dict(resources or {})
         self.group = group

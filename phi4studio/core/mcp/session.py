@@ -212,7 +212,7 @@ class McpSession:
         self._set_state(ServerState.STARTING)
         if self.submit is not None:
             self.job = CoroutineJob(f"MCP server: {self.name}", self._serve, category="mcp",
-                                    group=f"mcp:{self.name}", service=True)
+                                    group=f"mcp:{self.name}", long_lived=True)
             self.submit(self.job)
         else:
             self.job = None

@@ -73,7 +73,7 @@ class ServeJob(SubprocessJob):
                  **kw: Any) -> None:
         kw.setdefault("category", "inference")
         kw.setdefault("group", "serve")
-        kw.setdefault("service", True)
+        kw.setdefault("long_lived", True)
         kw.setdefault("cancel_grace_s", 10.0)
         super().__init__(name, argv, **kw)
         self._on_exit = on_exit
