@@ -74,6 +74,9 @@ class MainWindow(QMainWindow):
         self._background: set[asyncio.Future[object]] = set()
         self._quit_confirmed = False
         self.quit_box: QMessageBox | None = None
+        self.runtime_dialog: QWidget | None = None
+        self._runtime_offered = False
+        self.tabs.currentChanged.connect(self._offer_runtime_setup)
 
     # --- menus ------------------------------------------------------------------------------
     def _build_menus(self) -> None:
@@ -199,6 +202,20 @@ class MainWindow(QMainWindow):
         self._refresh_workspace()
         self.statusBar().showMessage(f"Opened workspace {root}", 5000)
         return True
+
+    def _offer_runtime_setup(self, index: int) -> None:
+        """First visit to Train or Export without a usable training runtime: offer to set one
+        up (a non-modal dialog, once a session); the status bar follows what it does."""
+        if self._runtime_offered or self.tabs.tabText(index) not in ("Train", "Export"):
+            return
+        self._runtime_offered = True
+        from phi4studio.ui.widgets.runtime_setup import offer_runtime_setup
+
+        dlg = offer_runtime_setup(self, self.studio)
+        if dlg is not None:
+            self.runtime_dialog = dlg
+            dlg.panel.runtime_ready.connect(lambda _python: self.run_probes())
+            dlg.panel.runtime_removed.connect(self.run_probes)
 
     def _confirm_quit(self, n: int) -> None:
         if self.quit_box is not None:

@@ -260,3 +260,21 @@ def test_datasets_and_playground_share_one_library(window) -> None:  # type: ign
     created = playground.library.create(playground.library.unique_name("From the playground"))
     assert any(ds == created.id for _, ds in seen)
     assert created.id in [d.id for d in datasets.library.datasets()]
+
+
+def test_train_tab_offers_runtime_setup_once_when_none_is_usable(window, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from phi4studio.ui.widgets.runtime_setup import RuntimeSetupDialog
+
+    window.studio.settings.training_python = str(tmp_path / "no-such" / "python")
+    window.tabs.setCurrentIndex(TAB_NAMES.index("Train"))
+    dlg = window.runtime_dialog
+    assert isinstance(dlg, RuntimeSetupDialog) and dlg.isVisible()
+    dlg.close()
+    window.tabs.setCurrentIndex(0)
+    window.tabs.setCurrentIndex(TAB_NAMES.index("Export"))
+    assert window.runtime_dialog is dlg  # offered once a session, not on every visit
+
+
+def test_no_runtime_offer_when_the_runtime_is_usable(window) -> None:  # type: ignore[no-untyped-def]
+    window.tabs.setCurrentIndex(TAB_NAMES.index("Export"))  # from source: our own interpreter
+    assert window.runtime_dialog is None
