@@ -29,7 +29,7 @@ from phi4studio.core.workspace import open_workspace
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not os.environ.get("PHI4STUDIO_EVAL_FIGURES"),
-                       reason="reference figures (25 min): set PHI4STUDIO_EVAL_FIGURES=1"),
+                       reason="reference figures (20-60 min): set PHI4STUDIO_EVAL_FIGURES=1"),
 ]
 SUITES = [("bfcl:simple_python", 100), ("bfcl:multiple", 100), ("bfcl:parallel", 50),
           ("bfcl:irrelevance", 100)]
