@@ -98,9 +98,9 @@ async def test_lora_teaches_smollm2_to_call_tools(studio: Any, tmp_path: Path,
 
     data = write_jsonl(tmp_path / "tools.jsonl", training_data(72))
     cfg = TrainingConfig(
-        base_model=str(gguf), dataset=str(data), max_steps=24, per_device_train_batch_size=2,
-        gradient_accumulation_steps=1, learning_rate=2e-3, warmup_ratio=0.05, max_length=512,
-        logging_steps=1, eval_steps=12, save_steps=12, cpu_threads=2,
+        base_model=str(gguf), dataset=str(data), max_steps=16, per_device_train_batch_size=2,
+        gradient_accumulation_steps=2, learning_rate=2e-3, warmup_ratio=0.05, max_length=512,
+        logging_steps=1, eval_steps=8, save_steps=8, cpu_threads=2,
         gradient_checkpointing=False, lora_r=16, lora_alpha=32)
     svc = TrainingService(studio)
     plan = svc.plan(cfg)
@@ -111,7 +111,8 @@ async def test_lora_teaches_smollm2_to_call_tools(studio: Any, tmp_path: Path,
     result = monitor.result or {}
     assert (monitor.start_info or {})["trainable_params"] == plan.trainable_params
     losses = [v for _, v in monitor.series["loss"]]
-    assert sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5, losses
+    evals = [v for _, v in monitor.series["eval_loss"]]
+    assert evals and evals[-1] < 0.5 * losses[0], (losses, evals)  # per-step loss is noisy
 
     info = inspect_model(str(gguf))
     import json
