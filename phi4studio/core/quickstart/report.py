@@ -1,0 +1,94 @@
+"""The quick start's final A/B table: per suite, the base and the fine-tuned model's accuracy,
+the difference with its confidence interval and p-value, schema validity, and the decision.
+
+    table_rows(state)       rows for the UI and --json
+    format_table(state)     the same as a Markdown table (the CLI prints it)
+    write_report(state, d)  report.json + report.md in the flow folder
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from phi4studio.core.fileio import atomic_write_json, atomic_write_text
+from phi4studio.core.quickstart.state import FlowState
+
+COLUMNS = ("suite", "base", "fine-tuned", "delta", "95% CI", "p", "schema valid (ft)",
+           "decision")
+
+
+def _pct(v: Any, digits: int = 0) -> str:
+    return "–" if v is None else f"{100 * float(v):.{digits}f}%"
+
+
+def suite_label(suite: str, state: FlowState | None = None) -> str:
+    if suite.startswith("dataset:"):
+        name = (state.artefacts.get("dataset_name") if state else None) or suite[8:]
+        return f"held-out split ({name})"
+    return suite
+
+
+def table_rows(state: FlowState) -> list[dict[str, Any]]:
+    out = []
+    for suite, c in (state.artefacts.get("comparisons") or {}).items():
+        a, b = c.get("base") or {}, c.get("finetuned") or {}
+        ci = c.get("ci")
+        out.append({
+            "suite": suite, "label": suite_label(suite, state), "cases": c.get("pairs"),
+            "base": a.get("accuracy"), "finetuned": b.get("accuracy"), "delta": c.get("delta"),
+            "ci": ci, "p_value": c.get("p_value"),
+            "schema_validity": b.get("schema_validity"), "json_validity": b.get("json_validity"),
+            "base_schema_validity": a.get("schema_validity"), "decision": c.get("decision"),
+            "reasons": c.get("reasons") or [],
+        })
+    return out
+
+
+def format_table(state: FlowState) -> str:
+    rows = table_rows(state)
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for r in rows:
+        ci = r["ci"]
+        ci_text = f"[{100 * ci[0]:+.0f}, {100 * ci[1]:+.0f}]" if ci else "–"
+        delta = "–" if r["delta"] is None else f"{100 * r['delta']:+.0f} pts"
+        p = "–" if r["p_value"] is None else f"{r['p_value']:.2g}"
+        lines.append("| " + " | ".join([
+            f"{r['label']} ({r['cases']})", _pct(r["base"]), _pct(r["finetuned"]), delta,
+            ci_text, p, _pct(r["schema_validity"]), str(r["decision"] or "–")]) + " |")
+    verdict = state.artefacts.get("verdict")
+    if verdict:
+        lines.append("")
+        lines.append(f"Verdict (held-out split): **{verdict}**")
+    for note in state.artefacts.get("evaluation_notes") or []:
+        lines.append(f"Note: {note}")
+    return "\n".join(lines)
+
+
+def links(state: FlowState) -> dict[str, Any]:
+    """Where each artefact lives in the other tabs."""
+    a = state.artefacts
+    return {"dataset": a.get("dataset_id"), "run": a.get("run_id"),
+            "export": a.get("export_id"), "base_export": a.get("base_export_id"),
+            "evaluations": a.get("evaluations") or {}}
+
+
+def report_data(state: FlowState) -> dict[str, Any]:
+    return {"format": "phi4studio-quickstart-report", "flow": state.id, "label": state.label,
+            "created_at": state.created_at, "written_at": time.time(),
+            "duration_s": round(state.duration_s, 1),
+            "steps": {s.name: {"status": s.status, "duration_s": round(s.duration_s or 0, 1),
+                               "message": s.message} for s in state.steps},
+            "options": state.options, "recipe": state.recipe, "links": links(state),
+            "verdict": state.artefacts.get("verdict"), "table": table_rows(state),
+            "notes": state.artefacts.get("evaluation_notes") or []}
+
+
+def write_report(state: FlowState, folder: Path) -> Path:
+    atomic_write_json(folder / "report.json", report_data(state))
+    minutes = state.duration_s / 60
+    text = (f"# Quick start {state.label}\n\n{format_table(state)}\n\n"
+            f"Steps took {minutes:.1f} min in all.\n")
+    atomic_write_text(folder / "report.md", text)
+    return folder / "report.json"
