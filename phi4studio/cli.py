@@ -19,6 +19,9 @@
     phi4studio runtime status|pythons|setup|repair|use|verify|remove        (cli_runtime.py)
     phi4studio chat --model DIR --prompt TEXT [--tools FILE | --mcp "CMD ARGS"] ...   (cli_chat.py)
     phi4studio eval --model DIR --suite S[,S] | eval compare A B   (cli_eval.py; `bench latency`)
+    phi4studio quickstart --tools FILE_OR_MCP [--base MODEL] [--size N] [--json]
+                                          tools -> trained, exported, evaluated model, A/B table
+                                          (core/quickstart/headless.py; --resume, --list)
 """
 
 from __future__ import annotations
@@ -102,6 +105,9 @@ def _parser() -> argparse.ArgumentParser:
     from phi4studio.cli_serve import add_parser as add_serve_parser
 
     add_serve_parser(sub, bench_sub)
+    from phi4studio.core.quickstart.headless import add_parser as add_quickstart_parser
+
+    add_quickstart_parser(sub)
     sub.add_parser("startup-probe", help=argparse.SUPPRESS)
     return ap
 
@@ -169,6 +175,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             print(json.dumps(figures, indent=2))
         return 0
+    if args.command == "quickstart":
+        from phi4studio.core.quickstart.headless import quickstart_command
+
+        return quickstart_command(args)
     if args.command == "train":
         from phi4studio.core.training.headless import train_command
 
