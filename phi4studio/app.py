@@ -81,7 +81,7 @@ def apply_theme(theme: str) -> None:
     app.setPalette(pal)
 
 
-def build_tabs(studio: Studio) -> dict[str, QWidget]:
+def build_tabs(studio: Studio, training: Any = None) -> dict[str, QWidget]:
     """Each tab gets its state and services here, and nothing global."""
     from phi4studio.core.training.service import TrainingService
     from phi4studio.ui.tabs.datasets.view import DatasetsView
@@ -92,7 +92,7 @@ def build_tabs(studio: Studio) -> dict[str, QWidget]:
 
     return {
         "Datasets": DatasetsView(studio),
-        "Train": TrainView(TrainingService(studio)),
+        "Train": TrainView(training or TrainingService(studio)),
         "Export": ExportView(studio),
         "Playground": PlaygroundView(studio),
         "Evaluate": EvaluateView(studio),
@@ -100,10 +100,15 @@ def build_tabs(studio: Studio) -> dict[str, QWidget]:
 
 
 def build_window(studio: Studio) -> Any:
+    from phi4studio.core.training.service import TrainingService
     from phi4studio.ui.main_window import MainWindow
+    from phi4studio.ui.quickstart import QuickStartLauncher
 
     apply_theme(studio.settings.theme)
-    window = MainWindow(studio, build_tabs(studio))
+    training = TrainingService(studio)  # one per session: the quick start's runs show in Train
+    tabs = build_tabs(studio, training)
+    window = MainWindow(studio, tabs)
+    window.quickstart_launcher = QuickStartLauncher(window, studio, tabs, training)
     for msg in studio.messages:
         window.show_error(msg)
     return window
@@ -178,6 +183,10 @@ def run_gui(workspace: Path | None = None) -> int:
     with loop:
         loop.call_soon(window.run_probes)
         window.show()
+        from phi4studio.ui.quickstart import should_show_on_start
+
+        if should_show_on_start(studio):  # first run: the guided flow, non-modal
+            loop.call_soon(window.quickstart_launcher.show)
         loop.run_until_complete(closed)
         loop.run_until_complete(studio.queue.shutdown(timeout=studio.settings.cancel_grace_s + 10))
     studio.close()

@@ -35,6 +35,7 @@ TAB_NAMES = ("Datasets", "Train", "Export", "Playground", "Evaluate")
 
 class MainWindow(QMainWindow):
     closed = Signal()
+    quickstart_requested = Signal()  # Help > Quick start... (app.py opens the page)
 
     def __init__(self, studio: Studio, tabs: dict[str, QWidget]) -> None:
         super().__init__()
@@ -102,6 +103,9 @@ class MainWindow(QMainWindow):
             view.addAction(act)
 
         help_menu = mb.addMenu("&Help")
+        self.act_quickstart = help_menu.addAction("&Quick start...",
+                                                  lambda: self.quickstart_requested.emit())
+        help_menu.addSeparator()
         help_menu.addAction("&About", self.show_about)
         help_menu.addAction("Open &log folder", self.open_log_folder)
 
