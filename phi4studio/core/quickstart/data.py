@@ -24,6 +24,7 @@ Every example stays valid (checked by validation.py as the synthesizer's own are
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -64,8 +65,25 @@ def _and(parts: Sequence[str]) -> str:
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
+_ASKING = re.compile(r"^(?:get|find|retrieve|look up|fetch|return|check|list|calculate|compute"
+                     r"|determine|estimate)\s+(?:the\s+|a\s+|an\s+)?(.+)$", re.I)
+
+
+def question(act: str, args: str, rng: random.Random) -> str | None:
+    """"Get the current weather for a city" -> "What is the current weather for a city, for
+    Lisbon?": a question form for tools that look something up or compute it."""
+    m = _ASKING.match(act)
+    if m is None:
+        return None
+    what = m.group(1)
+    return rng.choice(["What is the {w} for {a}?", "What's the {w}, with {a}?",
+                       "Can you tell me the {w}? {A}.", "I'd like to know the {w} for {a}."]
+                      ).format(w=what, a=args, A=_cap(args))
+
+
 def plain_request(tool: Mapping[str, Any], args: Mapping[str, Any], rng: random.Random) -> str:
-    """A request in one of the plainer styles (values with or without their names)."""
+    """A request in one of the plainer styles (values with or without their names), or a
+    question."""
     from phi4studio.core.datasets.synthesis import phrasing as ph
 
     act = ph.action(tool)
@@ -75,6 +93,10 @@ def plain_request(tool: Mapping[str, Any], args: Mapping[str, Any], rng: random.
     parts = [style.format(label=ph.label(k, tool), value=ph.fmt_value(k, v))
              for k, v in args.items()]
     a = _and(parts)
+    if rng.random() < 0.35:
+        asked = question(act, a, rng)
+        if asked is not None:
+            return asked
     return rng.choice(_REQUESTS).format(action=act, Action=_cap(act), args=a, Args=_cap(a))
 
 

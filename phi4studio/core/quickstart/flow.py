@@ -200,6 +200,7 @@ class QuickStart:
         self.queue: JobQueue = found
         self._root = workspace_root
         self._steps = dict(steps) if steps is not None else None
+        self._steps_given = steps is not None and services is None  # fakes need no services
         self.runs: dict[str, FlowRun] = {}
         self._listeners: list[Listener] = []
 
@@ -213,7 +214,7 @@ class QuickStart:
 
     @property
     def services(self) -> Services | None:
-        if self._services is None and self.studio is not None and self._steps is None:
+        if self._services is None and self.studio is not None:
             from phi4studio.core.quickstart.services import Services
 
             self._services = Services.for_studio(self.studio)
@@ -335,7 +336,7 @@ class QuickStart:
             step.started_at, step.finished_at = time.time(), None
             step.message = "resuming" if step.attempts > 1 else "starting"
             run.save()
-            ctx = StepContext(run, step, self.services)
+            ctx = StepContext(run, step, self._services if self._steps_given else self.services)
             try:
                 await impls[step.name](ctx)
                 if run.cancelling:

@@ -53,6 +53,7 @@ class Printer:
         self.err = err
         self._last = 0.0
         self._status: dict[str, str] = {}
+        self._said = ""
 
     def __call__(self, event: str, state: FlowState) -> None:
         now = time.monotonic()
@@ -64,8 +65,9 @@ class Printer:
                     self.err.write(f"[{s.status}] {s.title}: {s.message}{took}\n")
                     self._last = now
         cur = state.current
-        if event == "progress" and cur is not None and now - self._last >= 1.0:
-            self._last = now
+        if event == "progress" and cur is not None and now - self._last >= 1.0 and \
+                cur.message != self._said:
+            self._last, self._said = now, cur.message
             self.err.write(f"  {cur.title}: {cur.message}\n")
         self.err.flush()
 

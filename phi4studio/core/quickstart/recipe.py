@@ -208,7 +208,7 @@ def make_recipe(options: QuickStartOptions, info: ModelInfo, *, gpu: bool) -> di
         "training": training,
         "export": {"precision": "int4" if gpu else "int8", "int4_algo": "k_quant_mixed",
                    "target": "cuda" if gpu else "cpu"},
-        "evaluation": {"guided": "grammar", "max_new_tokens": 128, "suites": suites},
+        "evaluation": {"guided": "grammar", "max_new_tokens": 192, "suites": suites},
         "criteria": {"metric": "accuracy", "min_improvement": 0.05, "alpha": 0.05},
     }
     for key, value in options.overrides.items():
