@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -35,8 +36,9 @@ QUICKSTART_MIX: dict[str, float] = {
     "missing_info_or_error": 0.10,
 }
 DEFAULT_SHAPE: dict[str, float] = {"first_turn": 1.0, "near_miss": 0.5, "rephrase": 0.0,
-                                   "list_parallel": 0.0}
+                                   "list_parallel": 0.0, "general": 0.0, "hard_negatives": 0.0}
 SOURCE = "synthetic:quickstart"
+GENERAL_CATALOG = "tools_general.json"  # resources/samples: the studio's broad sample catalog
 
 _DECLINE = [
     "I can't {action} with the tools I have here. I can {offered}.",
@@ -55,6 +57,8 @@ _LISTS = ["{Action}{common} for each of these {label}s: {values}.",
           "{Action}{common}, for {values}.", "I need to {action} for {values}{common}.",
           "Please {action} for the {label} {values}{common}.",
           "{Action}{common}. Do it for {values}."]
+_LABELLED_LISTS = [_LISTS[0], _LISTS[3], "{Action}{common}. Do it for the {label} {values}.",
+                   "{Action}{common}, once for each {label}: {values}."]
 
 
 def _cap(text: str) -> str:
@@ -155,7 +159,8 @@ def list_parallel(syn: Any, index: int, rng: random.Random) -> dict[str, Any] | 
                                                     value=ph.fmt_value(k, v))
                                        for k, v in common.items()])
     act = ph.action(tool)
-    user = rng.choice(_LISTS).format(
+    # with other arguments in the request, the list says which parameter its values are for
+    user = rng.choice(_LISTS if not common else _LABELLED_LISTS).format(
         Action=_cap(act), action=act, common=common_text, label=ph.label(param, tool),
         values=_and([ph.fmt_value(param, c[param]) for c in calls]))
     tcs = [{"id": f"call_{i + 1}", "name": tool["name"], "arguments": c}
@@ -179,6 +184,72 @@ def list_parallel(syn: Any, index: int, rng: random.Random) -> dict[str, Any] | 
     return Example.model_validate(d).to_dict()
 
 
+_STOP = frozenset(re.findall(r"\w+", "a an and the of for to in on at by with from or is are be "
+                             "as its it this that into given between over per their your my "
+                             "user users"))
+
+
+def _terms(tool: Mapping[str, Any]) -> frozenset[str]:
+    """The words of a tool's name and description, for telling similar tools apart."""
+    text = re.sub(r"([a-z])([A-Z])", r"\1 \2", str(tool.get("name", ""))) + " " + str(
+        tool.get("description", ""))
+    return frozenset(w for w in re.findall(r"[a-z0-9]+", text.lower().replace("_", " "))
+                     if w not in _STOP and len(w) > 1)
+
+
+def similar_tools(tool: Mapping[str, Any], pool: Sequence[Mapping[str, Any]], k: int,
+                  rng: random.Random) -> list[dict[str, Any]]:
+    """k tools of `pool` among those closest to `tool` (the words their names and descriptions
+    share, rare words counting more): the hard choices, where only the description tells which
+    tool fits."""
+    import math
+
+    others = [t for t in pool if t.get("name") != tool.get("name")]
+    if not others or k <= 0:
+        return []
+    terms = {id(t): _terms(t) for t in others}
+    df = Counter(w for ts in terms.values() for w in ts)
+    n = len(others) + 1
+
+    def idf(w: str) -> float:
+        return math.log(n / (1 + df[w])) + 1.0
+
+    mine = _terms(tool)
+
+    def score(t: Mapping[str, Any]) -> float:
+        theirs = terms[id(t)]
+        union = sum(idf(w) for w in mine | theirs)
+        return sum(idf(w) for w in mine & theirs) / max(union, 1e-9) + rng.random() * 0.02
+
+    ranked = sorted(others, key=score, reverse=True)
+    top = ranked[:k + 1]
+    return [dict(t) for t in rng.sample(top, min(k, len(top)))]
+
+
+def harden(example: dict[str, Any], catalog: Sequence[Mapping[str, Any]],
+           rng: random.Random) -> dict[str, Any]:
+    """The tools offered besides the ones called replaced by tools similar to a called one."""
+    called = {tc["name"] for m in example["messages"] for tc in m.get("tool_calls") or []}
+    if not called:
+        return example
+    keep = [t for t in example["tools"] if t["name"] in called]
+    extra = len(example["tools"]) - len(keep)
+    if extra <= 0 or not keep:
+        return example
+    pool = [t for t in catalog if t["name"] not in called]
+    offered = keep + similar_tools(keep[0], pool, extra, rng)
+    rng.shuffle(offered)
+    return {**example, "tools": offered, "tags": [*example["tags"], "hard_negatives"]}
+
+
+def general_tools() -> list[dict[str, Any]]:
+    """The studio's broad sample catalog (many domains, naming styles and argument types)."""
+    from phi4studio.core.datasets.catalog import load_tool_catalog
+    from phi4studio.core.paths import resource
+
+    return load_tool_catalog(resource("samples", GENERAL_CATALOG))
+
+
 def first_turn(example: dict[str, Any]) -> dict[str, Any]:
     """The example cut after its first assistant turn."""
     msgs = example["messages"]
@@ -192,8 +263,10 @@ def _join(parts: Sequence[str]) -> str:
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " or " + parts[-1]
 
 
-def near_miss(syn: Any, index: int, rng: random.Random) -> dict[str, Any] | None:
-    """A single-tool request asked while only other tools are offered, declined."""
+def near_miss(syn: Any, index: int, rng: random.Random, hard: float = 0.0
+              ) -> dict[str, Any] | None:
+    """A single-tool request asked while only other tools are offered, declined; with
+    probability `hard` the offered tools are the ones most like the tool it needs."""
     from phi4studio.core.datasets.synthesis import phrasing as ph
 
     base = syn.example(index, "single")
@@ -201,7 +274,9 @@ def near_miss(syn: Any, index: int, rng: random.Random) -> dict[str, Any] | None
     pool = [t for t in syn.tools if t["name"] != wanted]
     if not pool:
         return None
-    offered = rng.sample(pool, min(len(pool), rng.randint(1, 3)))
+    k = min(len(pool), rng.randint(1, 3))
+    offered = similar_tools(base["tools"][0], pool, k, rng) if rng.random() < hard else \
+        rng.sample(pool, k)
     user = next(m for m in base["messages"] if m["role"] == "user")
     system = [m for m in base["messages"][:1] if m["role"] == "system"]
     reply = rng.choice(_DECLINE).format(
@@ -221,31 +296,45 @@ def quickstart_examples(
     shape: Mapping[str, float] | None = None,
     progress: Callable[[float, str], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
+    general: Sequence[Mapping[str, Any]] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """n examples (canonical dicts), the same for the same seed."""
+    """n examples (canonical dicts), the same for the same seed.
+
+    With `shape["general"]` > 0 that share of the examples comes from the studio's broad sample
+    catalog (`general` tools, default resources/samples/tools_general.json) instead of the
+    user's tools: many more tools, names and argument types to read, so the model learns to
+    read an offered tool list rather than the user's few tools by heart."""
     from phi4studio.core.datasets.synthesis import Synthesizer
     from phi4studio.core.datasets.validation import validate_example
 
     shp = {**DEFAULT_SHAPE, **(shape or {})}
     syn = Synthesizer(tools, seed=seed, mix=mix or QUICKSTART_MIX)
-    seen: dict[str, int] = {}
+    gsyn: Any = None
+    if shp["general"] > 0:
+        gtools = list(general) if general is not None else general_tools()
+        gsyn = Synthesizer(gtools, seed=seed + 7919, mix=mix or QUICKSTART_MIX)
+    seen: dict[tuple[bool, str], int] = {}
     for i, scenario in enumerate(syn.plan(n)):
         if cancelled is not None and i % 20 == 0 and cancelled():
             from phi4studio.core.jobs import JobCancelled
 
             raise JobCancelled()
         rng = random.Random(f"{seed}:shape:{i}")
+        use_general = gsyn is not None and rng.random() < shp["general"]
+        src = gsyn if use_general else syn
         d: dict[str, Any] | None = None
         if scenario == "irrelevance" and rng.random() < shp["near_miss"]:
-            d = near_miss(syn, i, rng)
+            d = near_miss(src, i, rng, shp["hard_negatives"])
         elif scenario == "parallel" and rng.random() < shp["list_parallel"]:
-            d = list_parallel(syn, i, rng)
+            d = list_parallel(src, i, rng)
         if d is None:
-            occurrence = seen.get(scenario, 0)
-            seen[scenario] = occurrence + 1
-            d = syn.example(i, scenario, occurrence)
+            occurrence = seen.get((use_general, scenario), 0)
+            seen[(use_general, scenario)] = occurrence + 1
+            d = src.example(i, scenario, occurrence)
             if rng.random() < shp["rephrase"]:
                 d = rephrase(d, rng)
+            if scenario in ("multiple", "parallel") and rng.random() < shp["hard_negatives"]:
+                d = harden(d, src.tools, rng)
         if rng.random() < shp["first_turn"]:
             d = first_turn(d)
         d["source"] = SOURCE

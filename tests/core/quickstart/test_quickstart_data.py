@@ -1,0 +1,157 @@
+"""The quick start's training data (core/quickstart/data.py) and recipe (recipe.py): every
+example valid and reproducible, the shaping levers doing what they say, the recipe's overrides."""
+
+from __future__ import annotations
+
+import random
+import re
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from phi4studio.core.datasets.samples import sample_tools
+from phi4studio.core.datasets.synthesis import phrasing as ph
+from phi4studio.core.datasets.validation import validate_example
+from phi4studio.core.errors import StudioError
+from phi4studio.core.quickstart.data import (
+    DEFAULT_SHAPE,
+    QUICKSTART_MIX,
+    general_tools,
+    quickstart_examples,
+    similar_tools,
+)
+from phi4studio.core.quickstart.recipe import (
+    QuickStartOptions,
+    ToolSource,
+    apply_override,
+    parse_override,
+)
+
+
+def calls(example: dict[str, Any]) -> list[dict[str, Any]]:
+    return [tc for m in example["messages"] for tc in m.get("tool_calls") or []]
+
+
+def user_text(example: dict[str, Any]) -> str:
+    return next(str(m["content"]) for m in example["messages"] if m["role"] == "user")
+
+
+SHAPE = {**DEFAULT_SHAPE, "near_miss": 0.7, "rephrase": 0.5, "list_parallel": 0.6,
+         "general": 0.6, "hard_negatives": 0.7}
+
+
+@pytest.fixture(scope="module")
+def examples() -> list[dict[str, Any]]:
+    return list(quickstart_examples(sample_tools(), 300, seed=5, mix=QUICKSTART_MIX, shape=SHAPE))
+
+
+def test_the_general_catalog_is_broad_and_every_string_has_examples() -> None:
+    tools = general_tools()
+    names = [t["name"] for t in tools]
+    assert len(names) >= 60 and len(set(names)) == len(names)
+    assert {n for n in names if "." in n} and {n for n in names if n[:1].isupper()}
+    for t in tools:
+        for key, prop in t["inputSchema"].get("properties", {}).items():
+            assert prop.get("description"), (t["name"], key)
+            if prop.get("type") == "string" and "enum" not in prop and "format" not in prop:
+                assert len(prop.get("examples") or []) >= 5, (t["name"], key)
+
+
+def test_examples_are_valid_reproducible_and_follow_the_mix(
+        examples: list[dict[str, Any]]) -> None:
+    assert len(examples) == 300 and len({e["id"] for e in examples}) == 300
+    for e in examples:
+        assert not [i for i in validate_example(e) if i.severity == "error"], e["id"]
+        # first turns: the conversation ends at the first assistant turn
+        assert e["messages"][-1]["role"] == "assistant"
+    again = list(quickstart_examples(sample_tools(), 300, seed=5, mix=QUICKSTART_MIX,
+                                     shape=SHAPE))
+    assert again == examples
+    other = list(quickstart_examples(sample_tools(), 300, seed=6, mix=QUICKSTART_MIX,
+                                     shape=SHAPE))
+    assert other != examples
+    counts = Counter(e["scenario"] for e in examples)
+    for scenario, share in QUICKSTART_MIX.items():
+        assert abs(counts[scenario] / 300 - share) < 0.06, (scenario, counts)
+
+
+def test_the_general_share_brings_the_broad_catalog_in(examples: list[dict[str, Any]]) -> None:
+    mine = {t["name"] for t in sample_tools()}
+    broad = {t["name"] for t in general_tools()}
+    from_general = [e for e in examples if {t["name"] for t in e["tools"]} <= broad]
+    from_mine = [e for e in examples if {t["name"] for t in e["tools"]} <= mine]
+    assert len(from_general) + len(from_mine) == len(examples)
+    assert 0.5 < len(from_general) / len(examples) < 0.7
+    assert len({c["name"] for e in from_general for c in calls(e)}) >= 40
+    plain = list(quickstart_examples(sample_tools(), 60, seed=5, mix=QUICKSTART_MIX,
+                                     shape={**SHAPE, "general": 0.0}))
+    assert all({t["name"] for t in e["tools"]} <= mine for e in plain)
+
+
+def test_near_misses_decline_a_request_for_a_tool_not_offered(
+        examples: list[dict[str, Any]]) -> None:
+    misses = [e for e in examples if "near_miss" in e["tags"]]
+    assert len(misses) >= 20
+    for e in misses:
+        assert e["scenario"] == "irrelevance" and not calls(e)
+        reply = e["messages"][-1]["content"]
+        assert any(w in reply for w in ("can't", "none of my tools", "isn't something",
+                                        "don't have"))
+
+
+def test_list_requests_make_one_call_per_value_in_order(examples: list[dict[str, Any]]) -> None:
+    lists = [e for e in examples if "list" in e["tags"]]
+    assert len(lists) >= 15
+    for e in lists:
+        cs = calls(e)
+        assert len(cs) >= 2 and len({c["name"] for c in cs}) == 1
+        varied = [k for k in cs[0]["arguments"]
+                  if len({repr(c["arguments"].get(k)) for c in cs}) == len(cs)]
+        assert varied, cs
+        text = user_text(e)
+        at = 0
+        for c in cs:  # each value named in the request, in the order of the calls
+            m = re.compile(r"(?<![\w.])" + re.escape(str(c["arguments"][varied[0]])) +
+                           r"(?![\w]|\.\d)").search(text, at)
+            assert m is not None, (text, cs)
+            at = m.end()
+        tool = next(t for t in e["tools"] if t["name"] == cs[0]["name"])
+        assert len(cs[0]["arguments"]) == 1 or ph.label(varied[0], tool) in text, (text, cs)
+
+
+def test_hard_negatives_offer_tools_like_the_one_needed() -> None:
+    tools = general_tools()
+    by_name = {t["name"]: t for t in tools}
+    circle = by_name["geometry.circle_area"]
+    seen: Counter[str] = Counter()
+    for seed in range(20):
+        picked = similar_tools(circle, tools, 3, random.Random(seed))
+        assert len(picked) == 3 and circle["name"] not in {t["name"] for t in picked}
+        seen.update(t["name"] for t in picked)
+    # its sibling (same domain, different computation) nearly always; unrelated tools never
+    assert seen["geometry.triangle_area"] >= 10, seen
+    assert not {n for n in seen if n.startswith(("home.", "sports.", "flights."))}, seen
+
+
+def test_recipe_overrides_and_tool_sources(tmp_path: Any) -> None:
+    recipe: dict[str, Any] = {"training": {"lora_r": 16}, "data": {"shape": {}, "n": 10}}
+    apply_override(recipe, *parse_override("training.lora_r=32"))
+    apply_override(recipe, *parse_override("data.shape.general=0.5"))
+    apply_override(recipe, *parse_override("training.new_key=text"))
+    assert recipe["training"] == {"lora_r": 32, "new_key": "text"}
+    assert recipe["data"]["shape"] == {"general": 0.5}
+    with pytest.raises(StudioError, match="unknown recipe setting"):
+        apply_override(recipe, "data.unknown", 1)
+    with pytest.raises(StudioError, match="KEY=VALUE"):
+        parse_override("training.lora_r")
+    assert ToolSource.parse("sample").kind == "sample"
+    catalog = tmp_path / "tools.json"
+    catalog.write_text("[]")
+    assert ToolSource.parse(str(catalog)) == ToolSource("file", path=str(catalog.resolve()))
+    with pytest.raises(StudioError, match="No tool catalog"):
+        ToolSource.parse(str(tmp_path / "missing.json"))
+    mcp = ToolSource.parse("mcp:python -m server --flag")
+    assert mcp.kind == "mcp" and mcp.argv == ["python", "-m", "server", "--flag"]
+    opts = QuickStartOptions(tools=mcp, base="/models/base", overrides={"training.lora_r": 8})
+    assert QuickStartOptions.from_dict(opts.to_dict()).overrides == {"training.lora_r": 8}
