@@ -36,7 +36,8 @@ QUICKSTART_MIX: dict[str, float] = {
     "missing_info_or_error": 0.10,
 }
 DEFAULT_SHAPE: dict[str, float] = {"first_turn": 1.0, "near_miss": 0.5, "rephrase": 0.0,
-                                   "list_parallel": 0.0, "general": 0.0, "hard_negatives": 0.0}
+                                   "list_parallel": 0.0, "general": 0.0, "hard_negatives": 0.0,
+                                   "varied_parallel": 0.0}
 SOURCE = "synthetic:quickstart"
 GENERAL_CATALOG = "tools_general.json"  # resources/samples: the studio's broad sample catalog
 
@@ -250,6 +251,72 @@ def general_tools() -> list[dict[str, Any]]:
     return load_tool_catalog(resource("samples", GENERAL_CATALOG))
 
 
+_AGAIN = ["Also for {args}.", "Then repeat it with {args}.", "And once more with {args}.",
+          "Do the same for {args}.", "Then again with {args}."]
+_TUPLES = ["{Action}: {first}; {rest}.", "{Action} for {first}, and for {rest}.",
+           "{Action}. First {first}, then {rest}."]
+
+
+def varied_parallel(syn: Any, index: int, rng: random.Random) -> dict[str, Any] | None:
+    """One tool called 2-3 times where each call changes one or two arguments of the first
+    ("... for 6 ft and 80 kg, also for 5.6 ft and 60 kg"): one call per case, in order."""
+    from phi4studio.core.datasets.synthesis import make_arguments
+    from phi4studio.core.datasets.synthesis import phrasing as ph
+    from phi4studio.core.datasets.synthesis.results import other_value
+
+    base = syn.example(index, "single")
+    tools = [t for t in syn.tools if len((t.get("inputSchema") or {}).get("properties") or {})
+             >= 2]
+    if not tools:
+        return None
+    tool = rng.choice(tools)
+    first = make_arguments(tool, rng)
+    keys = [k for k, v in first.items() if isinstance(v, (str, int, float))
+            and not isinstance(v, bool)]
+    if len(first) < 2 or not keys:
+        return None
+    varied = rng.sample(keys, min(len(keys), rng.choice([1, 2, 2])))
+    calls = [first]
+    for _ in range(rng.choice([1, 1, 2])):
+        new: dict[str, Any] | None = dict(first)
+        for k in varied:
+            new = other_value(tool, new, k, rng) if new is not None else None
+        if new is None or any(all(new.get(k) == c.get(k) for k in varied) for c in calls):
+            break
+        calls.append(new)
+    if len(calls) < 2 or any(set(c) != set(first) for c in calls):
+        return None
+    # what actually changed (keeping arguments consistent may have moved another one too)
+    varied = [k for k in first if any(c[k] != first[k] for c in calls)]
+
+    def args_text(c: Mapping[str, Any], keys: Sequence[str]) -> str:
+        style = rng.choice(_ARG_STYLES[:4])
+        return _and([style.format(label=ph.label(k, tool), value=ph.fmt_value(k, c[k]))
+                     for k in keys])
+
+    if rng.random() < 0.5:
+        text = plain_request(tool, first, rng) + " " + " ".join(
+            rng.choice(_AGAIN).format(args=args_text(c, varied)) for c in calls[1:])
+    else:
+        act = ph.action(tool)
+        common = [k for k in first if k not in varied]
+        lead = _cap(act) + (" with " + args_text(first, common) if common else "")
+        text = rng.choice(_TUPLES).format(
+            Action=lead, first=args_text(first, varied),
+            rest=_and([args_text(c, varied) for c in calls[1:]]))
+    msgs: list[dict[str, Any]] = [m for m in base["messages"][:1] if m["role"] == "system"]
+    msgs += [{"role": "user", "content": text},
+             {"role": "assistant", "content": "", "tool_calls": [
+                 {"id": f"call_{i + 1}", "name": tool["name"], "arguments": c}
+                 for i, c in enumerate(calls)]}]
+    others = [t for t in syn.tools if t["name"] != tool["name"]]
+    offered = [tool, *rng.sample(others, min(len(others), rng.randint(0, 2)))]
+    rng.shuffle(offered)
+    d = {**base, "messages": msgs, "tools": offered, "scenario": "parallel",
+         "tags": [*base["tags"], "varied"]}
+    return Example.model_validate(d).to_dict()
+
+
 def first_turn(example: dict[str, Any]) -> dict[str, Any]:
     """The example cut after its first assistant turn."""
     msgs = example["messages"]
@@ -325,8 +392,12 @@ def quickstart_examples(
         d: dict[str, Any] | None = None
         if scenario == "irrelevance" and rng.random() < shp["near_miss"]:
             d = near_miss(src, i, rng, shp["hard_negatives"])
-        elif scenario == "parallel" and rng.random() < shp["list_parallel"]:
-            d = list_parallel(src, i, rng)
+        elif scenario == "parallel":
+            draw = rng.random()
+            if draw < shp["list_parallel"]:
+                d = list_parallel(src, i, rng)
+            elif draw < shp["list_parallel"] + shp["varied_parallel"]:
+                d = varied_parallel(src, i, rng)
         if d is None:
             occurrence = seen.get((use_general, scenario), 0)
             seen[(use_general, scenario)] = occurrence + 1

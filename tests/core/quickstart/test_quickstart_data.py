@@ -37,8 +37,8 @@ def user_text(example: dict[str, Any]) -> str:
     return next(str(m["content"]) for m in example["messages"] if m["role"] == "user")
 
 
-SHAPE = {**DEFAULT_SHAPE, "near_miss": 0.7, "rephrase": 0.5, "list_parallel": 0.6,
-         "general": 0.6, "hard_negatives": 0.7}
+SHAPE = {**DEFAULT_SHAPE, "near_miss": 0.7, "rephrase": 0.5, "list_parallel": 0.4,
+         "varied_parallel": 0.4, "general": 0.6, "hard_negatives": 0.7}
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +118,22 @@ def test_list_requests_make_one_call_per_value_in_order(examples: list[dict[str,
             at = m.end()
         tool = next(t for t in e["tools"] if t["name"] == cs[0]["name"])
         assert len(cs[0]["arguments"]) == 1 or ph.label(varied[0], tool) in text, (text, cs)
+
+
+def test_varied_requests_name_every_changed_value(examples: list[dict[str, Any]]) -> None:
+    varied = [e for e in examples if "varied" in e["tags"]]
+    assert len(varied) >= 8
+    for e in varied:
+        cs = calls(e)
+        assert 2 <= len(cs) <= 3 and len({c["name"] for c in cs}) == 1
+        text = user_text(e)
+        for c in cs[1:]:
+            changed = [k for k, v in c["arguments"].items() if cs[0]["arguments"].get(k) != v]
+            assert changed, cs
+            for k in changed:
+                value = c["arguments"][k]
+                shown = ("yes" if value else "no") if isinstance(value, bool) else str(value)
+                assert shown in text, (k, text)
 
 
 def test_hard_negatives_offer_tools_like_the_one_needed() -> None:
