@@ -251,6 +251,17 @@ def general_tools() -> list[dict[str, Any]]:
     return load_tool_catalog(resource("samples", GENERAL_CATALOG))
 
 
+def without_examples(schema: Any) -> Any:
+    """A schema without its `examples` lists. The broad catalog's examples are where the
+    synthesizer picks values from; left in the prompt they would teach the model to copy a
+    value from the tool definition instead of from the request."""
+    if isinstance(schema, dict):
+        return {k: without_examples(v) for k, v in schema.items() if k != "examples"}
+    if isinstance(schema, list):
+        return [without_examples(v) for v in schema]
+    return schema
+
+
 _AGAIN = ["Also for {args}.", "Then repeat it with {args}.", "And once more with {args}.",
           "Do the same for {args}.", "Then again with {args}."]
 _TUPLES = ["{Action}: {first}; {rest}.", "{Action} for {first}, and for {rest}.",
@@ -406,6 +417,9 @@ def quickstart_examples(
                 d = rephrase(d, rng)
             if scenario in ("multiple", "parallel") and rng.random() < shp["hard_negatives"]:
                 d = harden(d, src.tools, rng)
+        if use_general:
+            d = {**d, "tools": [{**t, "inputSchema": without_examples(t.get("inputSchema"))}
+                                for t in d["tools"]]}
         if rng.random() < shp["first_turn"]:
             d = first_turn(d)
         d["source"] = SOURCE

@@ -84,6 +84,9 @@ def test_the_general_share_brings_the_broad_catalog_in(examples: list[dict[str, 
     assert len(from_general) + len(from_mine) == len(examples)
     assert 0.5 < len(from_general) / len(examples) < 0.7
     assert len({c["name"] for e in from_general for c in calls(e)}) >= 40
+    # the catalog's value examples are for the synthesizer, never shown to the model
+    assert not [e for e in from_general if "'examples'" in repr([t["inputSchema"]
+                                                                  for t in e["tools"]])]
     plain = list(quickstart_examples(sample_tools(), 60, seed=5, mix=QUICKSTART_MIX,
                                      shape={**SHAPE, "general": 0.0}))
     assert all({t["name"] for t in e["tools"]} <= mine for e in plain)
