@@ -179,11 +179,11 @@ def small_model(info: ModelInfo) -> bool:
 def make_recipe(options: QuickStartOptions, info: ModelInfo, *, gpu: bool) -> dict[str, Any]:
     """Every lever, resolved for this base and machine (see docs/quickstart.md for the
     measurements behind the numbers)."""
-    from phi4studio.core.quickstart.data import DEFAULT_SHAPE, QUICKSTART_MIX
+    from phi4studio.core.quickstart.data import QUICKSTART_MIX, RECIPE_SHAPE
     from phi4studio.core.training.presets import preset_values
 
     small = small_model(info)
-    n = options.size or (320 if small and not gpu else 1000)
+    n = options.size or (400 if small and not gpu else 1000)
     training: dict[str, Any] = {**preset_values("recommended"), "num_train_epochs": 2.0}
     if not gpu:
         training.update(
@@ -203,7 +203,7 @@ def make_recipe(options: QuickStartOptions, info: ModelInfo, *, gpu: bool) -> di
     recipe = {
         "base": {"ref": info.ref, "kind": info.kind, "params": info.n_params},
         "data": {"n": n, "seed": options.seed, "mix": dict(QUICKSTART_MIX),
-                 "shape": dict(DEFAULT_SHAPE),
+                 "shape": dict(RECIPE_SHAPE),
                  "split": {"train": 0.8, "validation": 0.1, "test": 0.1}},
         "training": training,
         "export": {"precision": "int4" if gpu else "int8", "int4_algo": "k_quant_mixed",
