@@ -53,6 +53,18 @@ async def _steps(s: Session, shots: Path | None) -> list[Result]:
             detail = str(path)
         res.append(Result(f"tab {name}", ok, detail))
 
+    launcher = getattr(w, "quickstart_launcher", None)
+    if launcher is not None:
+        page = launcher.show()
+        await _settle()
+        ok, detail = page.isVisible(), f"{page.width()}x{page.height()}"
+        if shots is not None:
+            path = shots / "7-quickstart.png"
+            ok = ok and page.grab().save(str(path))
+            detail = str(path)
+        page.close()
+        res.append(Result("quick start page", ok, detail))
+
     w.tabs.setCurrentIndex(0)
     good = queue.submit(SubprocessJob(
         "Self-test: a job that succeeds",

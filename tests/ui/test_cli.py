@@ -63,6 +63,7 @@ def test_selftest_passes_and_saves_screenshots(tmp_path: Path) -> None:
     pngs = sorted(p.name for p in shots.glob("*.png"))
     assert pngs[:5] == ["1-datasets.png", "2-train.png", "3-export.png", "4-playground.png",
                         "5-evaluate.png"]
+    assert "7-quickstart.png" in pngs and "quick start page" in r.stdout
     assert all((shots / p).stat().st_size > 5000 for p in pngs)
 
 
