@@ -101,6 +101,7 @@ def build_tabs(studio: Studio, training: Any = None) -> dict[str, QWidget]:
 
 def build_window(studio: Studio) -> Any:
     from phi4studio.core.training.service import TrainingService
+    from phi4studio.ui.gc_guard import MainThreadGC
     from phi4studio.ui.main_window import MainWindow
     from phi4studio.ui.quickstart import QuickStartLauncher
 
@@ -108,6 +109,8 @@ def build_window(studio: Studio) -> Any:
     training = TrainingService(studio)  # one per session: the quick start's runs show in Train
     tabs = build_tabs(studio, training)
     window = MainWindow(studio, tabs)
+    # Python's garbage collection on the GUI thread only: collected off it, Qt objects crash Qt
+    window.gc_guard = MainThreadGC(window)
     window.quickstart_launcher = QuickStartLauncher(window, studio, tabs, training)
     for msg in studio.messages:
         window.show_error(msg)

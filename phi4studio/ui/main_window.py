@@ -271,5 +271,8 @@ class MainWindow(QMainWindow):
                     log.exception("tab %s failed to shut down", self.tabs.tabText(i))
         for fut in list(self._background):
             fut.cancel()
+        guard = getattr(self, "gc_guard", None)
+        if guard is not None:
+            guard.stop()  # automatic garbage collection back on
         super().closeEvent(event)
         self.closed.emit()

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import sys
+from typing import Any
 
 import pytest
 from PySide6.QtCore import QPoint, Qt
@@ -278,3 +279,34 @@ def test_train_tab_offers_runtime_setup_once_when_none_is_usable(window, tmp_pat
 def test_no_runtime_offer_when_the_runtime_is_usable(window) -> None:  # type: ignore[no-untyped-def]
     window.tabs.setCurrentIndex(TAB_NAMES.index("Export"))  # from source: our own interpreter
     assert window.runtime_dialog is None
+
+
+def test_garbage_is_collected_on_the_gui_thread_only(window: Any, qloop: Any) -> None:
+    import gc
+    import threading
+
+    assert not gc.isenabled() and window.gc_guard.active
+    collected_in: list[str] = []
+
+    class Cycle:
+        def __init__(self) -> None:
+            self.me = self
+
+        def __del__(self) -> None:
+            collected_in.append(threading.current_thread().name)
+
+    def worker() -> None:  # garbage made, and lots of allocation, off the GUI thread
+        Cycle()
+        _ = [[i] for i in range(200_000)]
+
+    t = threading.Thread(target=worker, name="worker")
+    t.start()
+    t.join()
+    assert collected_in == []  # nothing collected on the worker
+    keep = [[] for _ in range(gc.get_threshold()[0] + 10)]  # past the first threshold
+    run(qloop, asyncio.sleep(0.6))  # the guard's timer collects the young generation
+    assert gc.get_count()[0] < len(keep)
+    del keep
+    window.close()  # the rest is collected here, and automatic collection is back on
+    assert collected_in == [threading.main_thread().name]
+    assert gc.isenabled() and not window.gc_guard.active
