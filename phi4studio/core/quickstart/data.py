@@ -125,6 +125,12 @@ def rephrase(example: dict[str, Any], rng: random.Random) -> dict[str, Any]:
     return {**example, "messages": new, "tags": [*example["tags"], "rephrased"]}
 
 
+def scalar_keys(args: Mapping[str, Any]) -> list[str]:
+    """The arguments holding one string or number (the ones a request can list or vary)."""
+    return [k for k, v in args.items() if isinstance(v, (str, int, float))
+            and not isinstance(v, bool)]
+
+
 def list_parallel(syn: Any, index: int, rng: random.Random) -> dict[str, Any] | None:
     """One tool over 2-4 values of one parameter: one call per value, in the order asked."""
     import json
@@ -139,8 +145,7 @@ def list_parallel(syn: Any, index: int, rng: random.Random) -> dict[str, Any] | 
         return None
     tool = rng.choice(tools)
     args = make_arguments(tool, rng)
-    scalars = [k for k, v in args.items() if isinstance(v, (str, int, float))
-               and not isinstance(v, bool)]
+    scalars = scalar_keys(args)
     required = set((tool.get("inputSchema") or {}).get("required") or [])
     keys = [k for k in scalars if k in required] or scalars
     if not keys:
@@ -287,8 +292,7 @@ def varied_parallel(syn: Any, index: int, rng: random.Random) -> dict[str, Any] 
         return None
     tool = rng.choice(tools)
     first = make_arguments(tool, rng)
-    keys = [k for k, v in first.items() if isinstance(v, (str, int, float))
-            and not isinstance(v, bool)]
+    keys = scalar_keys(first)
     if len(first) < 2 or not keys:
         return None
     varied = rng.sample(keys, min(len(keys), rng.choice([1, 2, 2])))
