@@ -125,6 +125,18 @@ def rephrase(example: dict[str, Any], rng: random.Random) -> dict[str, Any]:
     return {**example, "messages": new, "tags": [*example["tags"], "rephrased"]}
 
 
+def _parallel_example(syn: Any, base: dict[str, Any], tool: dict[str, Any],
+                      msgs: list[dict[str, Any]], tag: str, max_extra: int,
+                      rng: random.Random) -> dict[str, Any]:
+    """A parallel example calling `tool`, offered with up to `max_extra` other tools."""
+    others = [t for t in syn.tools if t["name"] != tool["name"]]
+    offered = [tool, *rng.sample(others, min(len(others), rng.randint(0, max_extra)))]
+    rng.shuffle(offered)
+    d = {**base, "messages": msgs, "tools": offered, "scenario": "parallel",
+         "tags": [*base["tags"], tag]}
+    return Example.model_validate(d).to_dict()
+
+
 def scalar_keys(args: Mapping[str, Any]) -> list[str]:
     """The arguments holding one string or number (the ones a request can list or vary)."""
     return [k for k, v in args.items() if isinstance(v, (str, int, float))
@@ -187,12 +199,7 @@ def list_parallel(syn: Any, index: int, rng: random.Random) -> dict[str, Any] | 
                      "content": json.dumps(r, ensure_ascii=False)})
     msgs.append({"role": "assistant", "content": ph.combined_answer(
         [ph.summarize(r, c) for r, c in zip(results, calls, strict=True)])})
-    others = [t for t in syn.tools if t["name"] != tool["name"]]
-    offered = [tool, *rng.sample(others, min(len(others), rng.randint(0, 1)))]
-    rng.shuffle(offered)
-    d = {**base, "messages": msgs, "tools": offered, "scenario": "parallel",
-         "tags": [*base["tags"], "list"]}
-    return Example.model_validate(d).to_dict()
+    return _parallel_example(syn, base, tool, msgs, "list", 1, rng)
 
 
 _STOP = frozenset(re.findall(r"\w+", "a an and the of for to in on at by with from or is are be "
@@ -329,12 +336,7 @@ def varied_parallel(syn: Any, index: int, rng: random.Random) -> dict[str, Any] 
              {"role": "assistant", "content": "", "tool_calls": [
                  {"id": f"call_{i + 1}", "name": tool["name"], "arguments": c}
                  for i, c in enumerate(calls)]}]
-    others = [t for t in syn.tools if t["name"] != tool["name"]]
-    offered = [tool, *rng.sample(others, min(len(others), rng.randint(0, 2)))]
-    rng.shuffle(offered)
-    d = {**base, "messages": msgs, "tools": offered, "scenario": "parallel",
-         "tags": [*base["tags"], "varied"]}
-    return Example.model_validate(d).to_dict()
+    return _parallel_example(syn, base, tool, msgs, "varied", 2, rng)
 
 
 def first_turn(example: dict[str, Any]) -> dict[str, Any]:

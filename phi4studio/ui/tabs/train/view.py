@@ -44,7 +44,7 @@ from phi4studio.core.training.service import TrainingPlan, TrainingService
 from phi4studio.ui.tabs.train.form import ConfigForm
 from phi4studio.ui.tabs.train.history import CurveCache, RunHistoryModel, fmt_duration
 from phi4studio.ui.tabs.train.panels import LiveCharts, describe_plan
-from phi4studio.ui.tabs.train.pickers import SourcePicker
+from phi4studio.ui.tabs.train.pickers import SourcePicker, row
 from phi4studio.ui.widgets.loss_chart import PALETTE
 
 log = logging.getLogger(__name__)
@@ -144,7 +144,7 @@ class TrainView(QWidget):
         self.cancel_btn.clicked.connect(self.cancel)
         self.resume_btn = QPushButton("Resume", side)
         self.resume_btn.clicked.connect(self.resume_selected)
-        sl.addWidget(self._row(self.check_btn, self.launch_btn, self.cancel_btn, self.resume_btn))
+        sl.addWidget(row(self.check_btn, self.launch_btn, self.cancel_btn, self.resume_btn))
 
         right = QWidget(self)
         rl = QVBoxLayout(right)
@@ -179,7 +179,7 @@ class TrainView(QWidget):
         self.export_btn = QPushButton("Export this run", hist_box)
         self.export_btn.clicked.connect(self.export_selected)
         self.history_note = QLabel(hist_box)
-        hb.addWidget(self._row(self.open_btn, self.export_btn, self.history_note))
+        hb.addWidget(row(self.open_btn, self.export_btn, self.history_note))
         vsplit = QSplitter(Qt.Orientation.Vertical, right)
         vsplit.addWidget(charts)
         vsplit.addWidget(hist_box)
@@ -199,15 +199,6 @@ class TrainView(QWidget):
         lay.setContentsMargins(6, 6, 6, 6)
         lay.addWidget(split)
         self._update_buttons()
-
-    @staticmethod
-    def _row(*widgets: QWidget) -> QWidget:
-        w = QWidget()
-        lay = QHBoxLayout(w)
-        lay.setContentsMargins(0, 0, 0, 0)
-        for i, x in enumerate(widgets):
-            lay.addWidget(x, 1 if i == 0 else 0)
-        return w
 
     # --- inputs -------------------------------------------------------------------------------
     def set_base_model(self, ref: str) -> None:
