@@ -2,6 +2,7 @@
 
     phi4studio eval --model DIR [--adapter NAME] --suite bfcl:simple_python,bfcl:multiple,dataset:ID
                     [--limit N] [--guided [grammar|calls]] [--max-new-tokens N] [--json]
+                    [--call-threshold P] [--text-tokens N] [--stop-repeats]
     phi4studio eval --resume RUN               continue a stopped run (id or folder)
     phi4studio eval compare A B [--metric accuracy] [--min-improvement 0.05] [--alpha 0.05]
                     [--relative] [--by category|scenario|suite] [--html FILE] [--json]
@@ -45,6 +46,13 @@ def add_parser(sub: Any, bench_sub: Any) -> None:
     p.add_argument("--guided", nargs="?", const="grammar", default="off",
                    choices=["off", "grammar", "calls"])
     p.add_argument("--max-new-tokens", type=int, default=256)
+    p.add_argument("--call-threshold", type=float, metavar="P",
+                   help="with --guided grammar: call only when the model's probability of "
+                        "starting a call is at least P (0-1); calls then come first")
+    p.add_argument("--text-tokens", type=int, metavar="N",
+                   help="with --call-threshold: stop a text answer after N tokens")
+    p.add_argument("--stop-repeats", action="store_true",
+                   help="end a call list at the first call that repeats one of the answer")
     p.add_argument("--format", help="chat format (default: detected from the model)")
     p.add_argument("--provider", default="auto")
     p.add_argument("--step-limit", type=int, default=20)
@@ -129,7 +137,9 @@ def _evaluate(ws: Any, a: argparse.Namespace) -> int:
         config = EvalConfig(model=str(a.model), suites=",".join(a.suite).split(","),
                             adapter=a.adapter, limit=a.limit, guided=a.guided,
                             max_new_tokens=a.max_new_tokens, format=a.format,
-                            provider=a.provider, step_limit=a.step_limit)
+                            provider=a.provider, step_limit=a.step_limit,
+                            call_threshold=a.call_threshold, text_tokens=a.text_tokens,
+                            stop_repeats=a.stop_repeats)
         run_dir = create_run(ws, config)
     stop = threading.Event()
 

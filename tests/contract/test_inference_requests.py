@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from phi4studio.core.inference.requests import (
+    CallControl,
     GenerateRequest,
     Guidance,
     RequestError,
@@ -20,6 +21,7 @@ def test_round_trip_keeps_every_field() -> None:
         max_new_tokens=12, temperature=0.7, top_p=0.9, top_k=20, repetition_penalty=1.1,
         seed=3, guidance=Guidance.json_schema({"type": "object"}, ff_tokens=True),
         stop=["</tool_call>"], adapter="ft", add_special_tokens=False, echo_prompt=True,
+        calls=CallControl("<tool_call>", "]</tool_call>", 0.4, 12, False),
     )
     cmd = req.to_command()
     assert cmd["cmd"] == "generate" and cmd["id"] == req.id
@@ -66,6 +68,12 @@ def test_defaults_and_shortcuts() -> None:
         ({"prompt": "x", "guidance": {"type": "regex", "text": " "}}, "bad_guidance",
          "non-empty"),
         ({"prompt": "x", "guidance": "regex"}, "bad_request", "'guidance'"),
+        ({"prompt": "x", "calls": "yes"}, "bad_request", "'calls'"),
+        ({"prompt": "x", "calls": {"marker": ""}}, "bad_request", "calls.marker"),
+        ({"prompt": "x", "calls": {"marker": "<c>", "threshold": 1.5}}, "bad_request",
+         "calls: 'threshold'"),
+        ({"prompt": "x", "calls": {"marker": "<c>", "text_tokens": 0}}, "bad_request",
+         "calls: 'text_tokens'"),
     ],
 )
 def test_invalid_requests_name_the_field(fields: dict[str, object], code: str,

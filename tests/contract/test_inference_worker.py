@@ -187,6 +187,24 @@ async def test_guided_json_schema_output_validates(client: InferenceClient, figu
     assert lark["text"] in ("A", "B", "C")
 
 
+async def test_call_control_decides_call_or_text_by_probability(
+        client: InferenceClient) -> None:
+    """The first step decides by P(marker): threshold 0 always writes the whole (multi-token)
+    marker, threshold 1 never starts it; a text answer stops at its token budget."""
+    marker = "<tool_call>"
+    base = {"prompt": "What is the weather in Paris?", "max_new_tokens": 20, "greedy": True}
+    always = await client.complete({**base, "calls": {"marker": marker, "threshold": 0.0}})
+    assert always["text"].startswith(marker), always["text"]
+    assert 0.0 <= always["p_call"] < 1.0
+    never = await client.complete({**base, "calls": {"marker": marker, "threshold": 1.0,
+                                                     "text_tokens": 4}})
+    assert not never["text"].startswith("<") and never["p_call"] == always["p_call"]
+    assert never["stop_reason"] == "text_limit" and never["completion_tokens"] == 4
+    free = await client.complete({**base, "calls": {"marker": marker}})
+    plain = await client.complete(base)
+    assert free["text"] == plain["text"] and free["p_call"] == always["p_call"]
+
+
 async def test_bad_requests_get_an_error_and_the_worker_keeps_serving(
     client: InferenceClient,
 ) -> None:

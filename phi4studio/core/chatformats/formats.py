@@ -199,16 +199,29 @@ class ChatFormat:
         require_call: bool = False,
         strict: bool = True,
         max_calls: int | None = None,
+        calls_first: bool = False,
     ) -> GuidanceSpec:
         """Grammar or schema constraining output to this family's call syntax and the tools.
 
         `require_call`: the output must be calls (no free text). `strict`: argument objects
         accept no properties beyond their schema's. `max_calls`: at most this many calls.
+        `calls_first`: text or calls, not text followed by calls.
         """
         from phi4studio.core.chatformats.guidance import build_guidance
 
         return build_guidance(self.syntax, cn.read_tools(tools), kind=kind,
-                              require_call=require_call, strict=strict, max_calls=max_calls)
+                              require_call=require_call, strict=strict, max_calls=max_calls,
+                              calls_first=calls_first)
+
+    @property
+    def calls_close(self) -> str:
+        """What ends a call list cut short after a complete call (`]</tool_call>` for an
+        array in markers; a block's end for one object per block): decoding that stops at a
+        repeated call closes the output with it."""
+        syn = self.syntax
+        if syn.shape == "object":
+            return syn.block_close or syn.close or ""
+        return "]" + (syn.close or "")
 
 
 # --- Phi-4-mini ----------------------------------------------------------------------------

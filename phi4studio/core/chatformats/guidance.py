@@ -7,9 +7,11 @@ arguments of the right shape. JSON is written with `", "` and `": "` separators 
 `x-guidance` options), exactly as the training data renders calls.
 
 - `lark_grammar` (default): free text, or free text followed by the family's call markers around
-  the payload; with `require_call=True` only calls. Markers that are special tokens of the
-  tokenizer (Phi-4-mini's `<|tool_call|>`) are referenced as tokens; plain-text markers are
-  literals, and free text cannot contain the opening marker.
+  the payload; with `require_call=True` only calls; with `calls_first=True` text or calls,
+  never text then calls (the first token decides, see `CallControl` in core.inference).
+  Markers that are special tokens of the tokenizer (Phi-4-mini's `<|tool_call|>`) are
+  referenced as tokens; plain-text markers are literals, and free text cannot contain the
+  opening marker.
 - `json_schema`: the output is the payload alone, a JSON array of calls (read it back with
   `ChatFormat.parse_payload`).
 """
@@ -51,6 +53,7 @@ def build_guidance(
     require_call: bool = False,
     strict: bool = True,
     max_calls: int | None = None,
+    calls_first: bool = False,
 ) -> GuidanceSpec:
     if not tools:
         raise ValueError("guided tool calling needs at least one tool")
@@ -71,7 +74,8 @@ def build_guidance(
         return GuidanceSpec("json_schema", json.dumps({"x-guidance": X_GUIDANCE, **payload},
                                                       ensure_ascii=False), payload, names)
     return GuidanceSpec("lark_grammar",
-                        lark_grammar(syntax, payload, require_call, max_calls), payload, names)
+                        lark_grammar(syntax, payload, require_call, max_calls, calls_first),
+                        payload, names)
 
 
 def call_schema(tool: Tool, strict: bool = True, defs: dict[str, Any] | None = None) -> Any:
@@ -93,14 +97,18 @@ def call_schema(tool: Tool, strict: bool = True, defs: dict[str, Any] | None = N
 
 
 def lark_grammar(
-    syntax: CallSyntax, payload: dict[str, Any], require_call: bool, max_calls: int | None = None
+    syntax: CallSyntax, payload: dict[str, Any], require_call: bool, max_calls: int | None = None,
+    calls_first: bool = False,
 ) -> str:
     schema = json.dumps({"x-guidance": X_GUIDANCE, **payload}, ensure_ascii=False)
     if syntax.shape == "object":
         open_, close = syntax.block_open or syntax.open, syntax.block_close or syntax.close
     else:
         open_, close = syntax.open, syntax.close
-    rows = ["start: calls" if require_call else "start: TEXT | TEXT? calls"]
+    if require_call:
+        rows = ["start: calls"]
+    else:
+        rows = ["start: TEXT | calls" if calls_first else "start: TEXT | TEXT? calls"]
     if not require_call:
         if syntax.special_tokens:
             rows.append("TEXT: /(.|\\n)+/")

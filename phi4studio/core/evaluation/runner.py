@@ -29,7 +29,8 @@ from phi4studio.core.evaluation.scoring import add, is_error_result, output_coun
 GUIDED_MODES = ("off", "grammar", "calls")
 DEFAULT_MAX_NEW_TOKENS = 256
 
-# generate(prompt, guidance (type, text) | None, max_new_tokens) -> the worker's result data
+# generate(prompt, guidance (type, text) | None, max_new_tokens[, calls=CallControl]) -> the
+# worker's result data
 GenerateFn = Callable[[str, "tuple[str, str] | None", int], Awaitable[Mapping[str, Any]]]
 ProgressFn = Callable[[int, int, "Mapping[str, Any] | None", float | None], None]
 
@@ -52,12 +53,15 @@ class Answer:
     tokens: int | None = None
     stop_reason: str | None = None
     notes: list[str] = field(default_factory=list)
+    p_call: float | None = None  # the model's probability of starting a call (CallControl)
 
     def record(self, with_prompt: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {"raw": self.raw, "calls": self.calls,
                                "parse_errors": self.parse_errors, "ttft_s": self.ttft_s,
                                "total_s": self.total_s, "tokens": self.tokens,
                                "stop_reason": self.stop_reason}
+        if self.p_call is not None:
+            out["p_call"] = self.p_call
         if with_prompt:
             out["prompt"] = self.prompt
         if self.notes:
@@ -70,7 +74,9 @@ class Runner:
                  guided: str = "off", max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
                  step_limit: int = 20, benchmarks_root: Any = None,
                  on_progress: ProgressFn | None = None,
-                 cancelled: Callable[[], bool] = lambda: False) -> None:
+                 cancelled: Callable[[], bool] = lambda: False,
+                 call_threshold: float | None = None, text_tokens: int | None = None,
+                 stop_repeats: bool = False) -> None:
         if guided not in GUIDED_MODES:
             raise ValueError(f"guided must be one of {GUIDED_MODES}")
         self.run_dir = run
@@ -82,6 +88,9 @@ class Runner:
         self.benchmarks_root = benchmarks_root
         self.on_progress = on_progress
         self.cancelled = cancelled
+        self.call_threshold = call_threshold
+        self.text_tokens = text_tokens
+        self.stop_repeats = stop_repeats
         self._guidance_cache: dict[str, tuple[str, str] | None] = {}
 
     # --- the loop ---------------------------------------------------------------------------
@@ -182,13 +191,17 @@ class Runner:
         prompt = self.fmt.render_prompt(list(messages), list(tools))
         guidance = self._guidance(tools, expect_call)
         notes: list[str] = []
+        control = self._control(tools, guidance)
+        kw: dict[str, Any] = {"calls": control} if control is not None else {}
         try:
-            data = await self.generate(prompt, guidance, self.max_new_tokens)
+            data = await self.generate(prompt, guidance, self.max_new_tokens, **kw)
         except GuidanceRejected as exc:
             notes.append(f"guidance refused, generated without it: {exc}")
             self._guidance_cache[_tools_key(tools) + self.guided] = None
             guidance = None
             data = await self.generate(prompt, None, self.max_new_tokens)
+        if data.get("stop_reason") == "repeated_call":
+            notes.append("stopped at a repeated call")
         if data.get("stop_reason") == "stopped" and self.cancelled():
             raise _Cancelled()
         text = str(data.get("text") or "")
@@ -201,7 +214,24 @@ class Runner:
                       content=str(parsed.content or ""),
                       ttft_s=_num(data.get("ttft_s")), total_s=_num(data.get("total_s")),
                       tokens=_int(data.get("completion_tokens")),
-                      stop_reason=data.get("stop_reason"), notes=notes)
+                      stop_reason=data.get("stop_reason"), notes=notes,
+                      p_call=_num(data.get("p_call")))
+
+    def _control(self, tools: Sequence[Mapping[str, Any]],
+                 guidance: tuple[str, str] | None) -> Any:
+        """The tool-call decoding control (core.inference.CallControl) for this generation:
+        the call-or-text decision by probability mass, the text budget and the repeat stop
+        apply where the output is the format's markers under its calls-first grammar."""
+        from phi4studio.core.inference.requests import CallControl
+
+        if not tools or (guidance is not None and guidance[0] == "json_schema"):
+            return None
+        decide = guidance is not None and self.call_threshold is not None
+        if not (decide or self.stop_repeats):
+            return None
+        return CallControl(self.fmt.syntax.open, self.fmt.calls_close,
+                           self.call_threshold if decide else None,
+                           self.text_tokens if decide else None, self.stop_repeats)
 
     def _guidance(self, tools: Sequence[Mapping[str, Any]],
                   expect_call: bool) -> tuple[str, str] | None:
@@ -215,7 +245,7 @@ class Runner:
                 if self.guided == "calls":
                     spec = self.fmt.guidance(tools, kind="json_schema")
                 else:
-                    spec = self.fmt.guidance(tools)
+                    spec = self.fmt.guidance(tools, calls_first=self.call_threshold is not None)
                 self._guidance_cache[key] = (spec.type, spec.text)
             except (ValueError, TypeError):
                 self._guidance_cache[key] = None

@@ -11,6 +11,7 @@ from phi4studio.core.inference.client import (
 )
 from phi4studio.core.inference.requests import (
     STOP_REASONS,
+    CallControl,
     GenerateRequest,
     Guidance,
     RequestError,
@@ -19,6 +20,7 @@ from phi4studio.core.inference.requests import (
 
 __all__ = [
     "STOP_REASONS",
+    "CallControl",
     "GenerateRequest",
     "GenerationError",
     "Guidance",

@@ -27,7 +27,10 @@ STOP_MAX_TOKENS = "max_tokens"  # max_new_tokens were generated
 STOP_CONTEXT = "context_length"  # the model's context window is full
 STOP_STRING = "stop_string"  # one of the request's stop strings appeared
 STOP_STOPPED = "stopped"  # a `stop` command (or the worker shutting down)
-STOP_REASONS = (STOP_EOS, STOP_MAX_TOKENS, STOP_CONTEXT, STOP_STRING, STOP_STOPPED)
+STOP_TEXT_LIMIT = "text_limit"  # decided as a text answer, and `calls.text_tokens` were generated
+STOP_REPEAT = "repeated_call"  # the model began repeating a call of this answer (`calls`)
+STOP_REASONS = (STOP_EOS, STOP_MAX_TOKENS, STOP_CONTEXT, STOP_STRING, STOP_STOPPED,
+                STOP_TEXT_LIMIT, STOP_REPEAT)
 
 
 class RequestError(StudioError):
@@ -59,6 +62,54 @@ class Guidance:
         return {"type": self.type, "text": self.text, "ff_tokens": self.ff_tokens}
 
 
+@dataclass(frozen=True)
+class CallControl:
+    """Tool-call decoding the grammar cannot express (docs/inference.md, "Call control").
+
+    - `threshold`: the first step decides between a call and a text answer by probability
+      mass: the model's probability for the first token of `marker` against all the rest.
+      Greedy decoding compares the marker with the single likeliest other token, so a model
+      that spreads a "no" over many ways to start a sentence calls even when a call is the
+      less likely answer. The answer is a call when P(marker) >= threshold (the result reports
+      it as `p_call`); the whole marker is then written, else the marker's first token is
+      barred from that step. None: the sampler decides as usual (`p_call` is still reported).
+    - `text_tokens`: once the first token is not the marker, stop after this many tokens (an
+      evaluation that scores only calls, with a grammar where calls come first).
+    - `stop_repeats`: a call that repeats one already made in this answer, to the character,
+      ends it: the output is cut after the call before it and closed with `close` (the
+      syntax's end of a call list, e.g. `]</tool_call>`).
+    """
+
+    marker: str
+    close: str = ""
+    threshold: float | None = None
+    text_tokens: int | None = None
+    stop_repeats: bool = True
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"marker": self.marker, "close": self.close, "threshold": self.threshold,
+                "text_tokens": self.text_tokens, "stop_repeats": self.stop_repeats}
+
+    @classmethod
+    def from_wire(cls, value: Any) -> CallControl | None:
+        if value is None:
+            return None
+        if not isinstance(value, Mapping):
+            raise RequestError("'calls' must be an object {marker, close, threshold, ...} or null")
+        marker, close = value.get("marker"), value.get("close", "")
+        if not isinstance(marker, str) or not marker:
+            raise RequestError("calls.marker must be a non-empty string")
+        if not isinstance(close, str):
+            raise RequestError("calls.close must be a string")
+        try:
+            threshold = _float(value, "threshold", low=0.0, high=1.0)
+            text_tokens = _int(value, "text_tokens", None, low=1)
+            repeats = _bool(value, "stop_repeats", True)
+        except RequestError as exc:
+            raise RequestError(f"calls: {exc.message}") from exc
+        return cls(marker, close, threshold, text_tokens, repeats is not False)
+
+
 def new_request_id() -> str:
     return uuid.uuid4().hex[:12]
 
@@ -86,6 +137,7 @@ class GenerateRequest:
     seed: int | None = None
     greedy: bool = False
     guidance: Guidance | None = None
+    calls: CallControl | None = None
     stop: list[str] = field(default_factory=list)
     # None: the worker's active adapter (set_adapter); "" : the base model; a name: that adapter.
     adapter: str | None = None
@@ -114,6 +166,8 @@ class GenerateRequest:
             if value is not None:
                 cmd[name] = value
         cmd["guidance"] = self.guidance.to_wire() if self.guidance else None
+        if self.calls is not None:
+            cmd["calls"] = self.calls.to_wire()
         if self.stop:
             cmd["stop"] = list(self.stop)
         return cmd
@@ -161,6 +215,7 @@ class GenerateRequest:
             seed=_int(cmd, "seed", None, low=0),
             greedy=_bool(cmd, "greedy", False) is True,
             guidance=_guidance(cmd.get("guidance")),
+            calls=CallControl.from_wire(cmd.get("calls")),
             stop=list(stop),
             adapter=_opt_str(cmd, "adapter"),
             add_special_tokens=_bool(cmd, "add_special_tokens", None),

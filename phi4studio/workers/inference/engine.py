@@ -17,11 +17,19 @@ from phi4studio.core.inference.requests import (
     STOP_CONTEXT,
     STOP_EOS,
     STOP_MAX_TOKENS,
+    STOP_REPEAT,
     STOP_STOPPED,
     STOP_STRING,
+    STOP_TEXT_LIMIT,
     GenerateRequest,
     RequestError,
     stop_strings_hit,
+)
+from phi4studio.workers.inference.callcontrol import (
+    RepeatWatch,
+    barred,
+    forced,
+    token_probability,
 )
 
 PROVIDER_CHOICES = ("auto", "cpu", "cuda", "dml")
@@ -318,6 +326,13 @@ class Engine:
         except Exception as exc:
             code = "bad_guidance" if req.guidance is not None else "generation_error"
             raise RequestError(f"generation could not start: {exc}", code=code) from exc
+        control = req.calls
+        marker_ids = self.encode(control.marker, False) if control is not None else []
+        pending: list[int] = []  # marker tokens still to write (decided: a call)
+        watch = RepeatWatch(control.marker) if control and control.stop_repeats else None
+        if control is not None and marker_ids and \
+                self._decide(gen, control.threshold, marker_ids[0], result):
+            pending = list(marker_ids)
         t_prefill = time.perf_counter()
         stream = self._tok.create_stream()
         new_ids: list[int] = []
@@ -330,6 +345,8 @@ class Engine:
             if should_stop():
                 reason = STOP_STOPPED
                 break
+            if pending and new_ids:  # the rest of a decided call's marker
+                gen.set_logits(forced(gen.get_logits(), pending[len(new_ids)]))
             gen.generate_next_token()
             # Read what was appended to the sequence: with guidance a step can append several
             # tokens (fast-forward) or none (the grammar ended: the end-of-sequence token is
@@ -356,6 +373,20 @@ class Engine:
                         break
             if reason in (STOP_EOS, STOP_STRING):
                 break
+            if pending and (new_ids != pending[:len(new_ids)] or len(new_ids) >= len(pending)):
+                pending = []  # the marker is written (or the grammar wrote past it)
+            if (control is not None and control.text_tokens is not None and marker_ids
+                    and new_ids and new_ids[0] != marker_ids[0]
+                    and len(new_ids) >= control.text_tokens):
+                reason = STOP_TEXT_LIMIT  # decided: a text answer, and its budget is spent
+                break
+            if watch is not None:
+                cut = watch.feed(text)
+                if cut is not None:
+                    text = text[:cut] + (control.close if control else "")
+                    result["repeats_dropped"] = 1
+                    reason = STOP_REPEAT
+                    break
         t_end = time.perf_counter()
         if reason is None:
             if new_ids and new_ids[-1] in self.eos_ids:
@@ -372,6 +403,19 @@ class Engine:
             text = text[: text.find(stop_hit) + len(stop_hit)]
             result["stop_string"] = stop_hit
         return self._finish(result, new_ids, text, reason, t_start, t_prefill, t_first, t_end)
+
+    @staticmethod
+    def _decide(gen: Any, threshold: float | None, first: int, result: dict[str, Any]) -> bool:
+        """The first step's call-or-text decision (CallControl.threshold): reports `p_call`,
+        then forces the marker's first token (True: a call) or bars it; None leaves it."""
+        logits = gen.get_logits()
+        p_call = token_probability(logits, first)
+        result["p_call"] = round(p_call, 6)
+        if threshold is None:
+            return False
+        call = p_call >= threshold
+        gen.set_logits(forced(logits, first) if call else barred(logits, first))
+        return call
 
     @staticmethod
     def _finish(

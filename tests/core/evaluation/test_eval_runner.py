@@ -205,6 +205,14 @@ def test_create_run_freezes_cases_and_refuses_bad_input(tmp_path: Path, model_di
     with pytest.raises(EvaluationError, match="adapter"):
         create_run(None, EvalConfig(model=str(model_dir), suites=["bfcl:simple_python"],
                                     adapter="ft"), folder=tmp_path / "y")
+    for bad, words in (({"call_threshold": 1.5}, "probability"),
+                       ({"call_threshold": 0.5}, "grammar-guided"),
+                       ({"text_tokens": 8, "guided": "grammar"}, "needs a call threshold"),
+                       ({"text_tokens": 0, "call_threshold": 0.5, "guided": "grammar"},
+                        ">= 1")):
+        with pytest.raises(EvaluationError, match=words):
+            create_run(None, EvalConfig(model=str(model_dir), suites=["bfcl:simple_python"],
+                                        **bad), folder=tmp_path / "z")
 
 
 def test_worked_example_two_turn_conversation(tmp_path: Path, model_dir: Path) -> None:
@@ -232,3 +240,34 @@ def test_worked_example_two_turn_conversation(tmp_path: Path, model_dir: Path) -
     assert r("irrelevance_detection") == (1, 2) and r("error_recovery") == (0, 1)
     assert r("tool_correctness") == (2, 3) and r("tool_selection") == (2, 2)
     assert r("parameter_accuracy") == (2, 2) and r("schema_validity") == (3, 3)
+
+
+def test_call_threshold_uses_calls_first_grammar_and_records_p_call(
+        tmp_path: Path, model_dir: Path) -> None:
+    """With a call threshold the runner asks for calls-first guidance and a CallControl with
+    the format's marker and list end; p_call and a repeat stop are kept in the results."""
+    run = make_run(tmp_path, model_dir, [example(0)], guided="grammar")
+    seen: list[Any] = []
+
+    async def gen(prompt: str, guidance: Any, n: int, calls: Any = None) -> Mapping[str, Any]:
+        seen.append((guidance, calls))
+        first = "<tool_response" not in prompt.rsplit("<|im_start|>user\n", 1)[1]
+        text = oracle(prompt)
+        return {"text": text, "stop_reason": "repeated_call" if first else "eos",
+                "p_call": 0.75 if first else 0.2, "completion_tokens": 5}
+
+    asyncio.run(Runner(run, gen, FMT, guided="grammar", call_threshold=0.5, text_tokens=8,
+                       stop_repeats=True).run())
+    (guidance, control), _ = seen[0], seen[1]
+    assert guidance[0] == "lark_grammar" and "start: TEXT | calls\n" in guidance[1]
+    assert control.marker == "<tool_call>" and control.close == "]</tool_call>"
+    assert (control.threshold, control.text_tokens, control.stop_repeats) == (0.5, 8, True)
+    turns = run.results()[0]["turns"]
+    assert [t["p_call"] for t in turns] == [0.75, 0.2]
+    assert turns[0]["notes"] == ["stopped at a repeated call"] and turns[0]["correct"]
+    # without a threshold: the usual grammar (text may precede calls), no control at all
+    seen.clear()
+    (tmp_path / "b").mkdir()
+    run2 = make_run(tmp_path / "b", model_dir, [example(1)], guided="grammar")
+    asyncio.run(Runner(run2, gen, FMT, guided="grammar").run())
+    assert "start: TEXT | TEXT? calls" in seen[0][0][1] and seen[0][1] is None

@@ -1,0 +1,75 @@
+"""Tool-call decoding control (workers/inference/callcontrol.py): the call-or-text decision's
+probability, forced and barred tokens, and the repeated-call watch over streamed text."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from phi4studio.core.chatformats import get_format
+from phi4studio.workers.inference.callcontrol import (
+    BARRED,
+    RepeatWatch,
+    barred,
+    forced,
+    token_probability,
+)
+
+
+def test_probability_is_the_softmax_mass_of_one_token() -> None:
+    logits = np.log(np.array([[[0.4, 0.3, 0.2, 0.1]]], dtype=np.float32))
+    assert token_probability(logits, 0) == pytest.approx(0.4, abs=1e-6)
+    # greedy would take token 0 (0.4) although "not token 0" holds 0.6 of the mass
+    assert token_probability(logits, 0) < 0.5
+    big = np.array([1000.0, 999.0], dtype=np.float32)  # stable at large logits
+    assert token_probability(big, 1) == pytest.approx(1 / (1 + np.e), rel=1e-5)
+
+
+def test_forced_and_barred_keep_shape_and_dtype() -> None:
+    logits = np.array([[[1.0, 5.0, 2.0]]], dtype=np.float32)
+    f = forced(logits, 2)
+    assert f.shape == logits.shape and f.dtype == logits.dtype
+    assert int(f.argmax()) == 2 and f[0, 0, 0] == BARRED
+    b = barred(logits, 1)
+    assert int(b.argmax()) == 2 and b[0, 0, 0] == 1.0
+    assert logits[0, 0, 1] == 5.0  # the input is untouched
+
+
+def stream(text: str, watch: RepeatWatch) -> int | None:
+    """Feed text a few characters at a time, as tokens arrive; the first cut found."""
+    for i in range(1, len(text) + 1, 3):
+        cut = watch.feed(text[:i])
+        if cut is not None:
+            return cut
+    return watch.feed(text)
+
+
+def test_repeat_watch_cuts_after_the_last_new_call() -> None:
+    a = {"name": "f", "arguments": {"x": 1, "s": "a } \" { b"}}
+    b = {"name": "f", "arguments": {"x": 2, "s": "[nested]"}}
+    text = "<tool_call>[" + ", ".join(json.dumps(c) for c in (a, b, a, a))
+    cut = stream(text, RepeatWatch("<tool_call>"))
+    assert cut is not None
+    kept = text[:cut] + "]</tool_call>"
+    assert kept == "<tool_call>[" + json.dumps(a) + ", " + json.dumps(b) + "]</tool_call>"
+    parsed = get_format("chatml-notools").parse(kept)
+    assert [c["arguments"]["x"] for c in parsed.tool_calls] == [1, 2] and parsed.ok
+
+
+def test_repeat_watch_leaves_distinct_calls_and_text_alone() -> None:
+    distinct = "<tool_call>[" + ", ".join(
+        json.dumps({"name": "f", "arguments": {"x": i}}) for i in range(4)) + "]</tool_call>"
+    assert stream(distinct, RepeatWatch("<tool_call>")) is None
+    # braces before the marker are text, not calls
+    text = 'Use {"a": 1} and {"a": 1} as shown.'
+    assert stream(text, RepeatWatch("<tool_call>")) is None
+
+
+def test_repeat_watch_sees_one_object_per_block() -> None:
+    block = '<tool_call>\n{"name": "g", "arguments": {}}\n</tool_call>'
+    text = block + "\n" + block
+    watch = RepeatWatch("<tool_call>")
+    cut = stream(text, watch)
+    assert cut == text.index("\n</tool_call>") and watch.calls == 1
