@@ -13,6 +13,10 @@ what the flow measures (docs/quickstart.md has the experiments behind each choic
   closer to how people ask than the synthesizer's "Use city Lisbon" forms.
 - Lists (`list_parallel`): a share of the parallel examples asks for one tool over a list of
   2-4 values of one parameter ("... for Lisbon, Porto and Oslo"), one call per value, in order.
+- Calls first (`preamble`: the share of call turns that keep the synthesizer's short preamble,
+  "One moment."): without it a turn that calls starts with the call marker, so the first token
+  the model writes is the decision (call or answer), which guided decoding then takes by
+  probability mass (docs/quickstart.md).
 - First turns (`first_turn`): a share of the conversations ends after the first assistant turn
   (the decision: call or not, which tools, which arguments). The prompt (system turn with the
   tool definitions) is most of each example's tokens and all of it is computed on; cutting the
@@ -37,12 +41,12 @@ QUICKSTART_MIX: dict[str, float] = {
 }
 DEFAULT_SHAPE: dict[str, float] = {"first_turn": 1.0, "near_miss": 0.5, "rephrase": 0.0,
                                    "list_parallel": 0.0, "general": 0.0, "hard_negatives": 0.0,
-                                   "varied_parallel": 0.0}
+                                   "varied_parallel": 0.0, "preamble": 1.0}
 # The recipe's shaping (docs/quickstart.md, "Experiments": the best measured on SmolLM2-135M;
 # the broad catalog did not help there and is left to `--set data.shape.general=0.3`).
 RECIPE_SHAPE: dict[str, float] = {**DEFAULT_SHAPE, "near_miss": 0.7, "rephrase": 0.5,
                                   "list_parallel": 0.4, "varied_parallel": 0.3,
-                                  "hard_negatives": 0.5}
+                                  "hard_negatives": 0.5, "preamble": 0.0}
 SOURCE = "synthetic:quickstart"
 GENERAL_CATALOG = "tools_general.json"  # resources/samples: the studio's broad sample catalog
 
@@ -348,6 +352,13 @@ def first_turn(example: dict[str, Any]) -> dict[str, Any]:
     return {**example, "messages": msgs[:k + 1]}
 
 
+def calls_first(example: dict[str, Any]) -> dict[str, Any]:
+    """The example with no text before the calls of its assistant turns."""
+    msgs = [{**m, "content": ""} if m["role"] == "assistant" and m.get("tool_calls") else m
+            for m in example["messages"]]
+    return {**example, "messages": msgs}
+
+
 def _join(parts: Sequence[str]) -> str:
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " or " + parts[-1]
 
@@ -433,6 +444,8 @@ def quickstart_examples(
                                 for t in d["tools"]]}
         if rng.random() < shp["first_turn"]:
             d = first_turn(d)
+        if rng.random() >= shp["preamble"]:
+            d = calls_first(d)
         d["source"] = SOURCE
         d["id"] = f"qs-{seed}-{i:05d}"
         bad = [x for x in validate_example(d) if x.severity == "error"]

@@ -30,6 +30,10 @@ BFCL_SUITES: tuple[tuple[str, int], ...] = (
     ("bfcl:simple_python", 100), ("bfcl:multiple", 100), ("bfcl:parallel", 50),
     ("bfcl:irrelevance", 100))
 DATASET_SUITE = "dataset"  # the flow's own dataset: its held-out test split
+# Tool-call decoding for the evaluations (core.inference.CallControl; docs/quickstart.md): call
+# when a call is the more likely answer (P >= 0.5, not greedy's single likeliest token), stop a
+# text answer after 16 tokens (only calls are scored), end a call list at a repeated call.
+EVAL_DECODING: dict[str, Any] = {"call_threshold": 0.5, "text_tokens": 16, "stop_repeats": True}
 
 
 @dataclass(frozen=True)
@@ -183,7 +187,7 @@ def make_recipe(options: QuickStartOptions, info: ModelInfo, *, gpu: bool) -> di
     from phi4studio.core.training.presets import preset_values
 
     small = small_model(info)
-    n = options.size or (400 if small and not gpu else 1000)
+    n = options.size or (500 if small and not gpu else 1000)
     training: dict[str, Any] = {**preset_values("recommended"), "num_train_epochs": 2.0}
     if not gpu:
         training.update(
@@ -191,7 +195,7 @@ def make_recipe(options: QuickStartOptions, info: ModelInfo, *, gpu: bool) -> di
             gradient_checkpointing=False,  # memory is plentiful for a small model on the CPU
             per_device_train_batch_size=1, gradient_accumulation_steps=8,
             learning_rate=5e-4, lora_dropout=0.0, max_grad_norm=1.0, warmup_ratio=0.05,
-            num_train_epochs=1.0, max_length=1024, logging_steps=2, save_steps=20,
+            num_train_epochs=2.0, max_length=1024, logging_steps=2, save_steps=20,
             eval_steps=20, cpu_threads=training_threads())
         targets = upper_layer_targets(info) if small else []
         if targets:
@@ -208,7 +212,8 @@ def make_recipe(options: QuickStartOptions, info: ModelInfo, *, gpu: bool) -> di
         "training": training,
         "export": {"precision": "int4" if gpu else "int8", "int4_algo": "k_quant_mixed",
                    "target": "cuda" if gpu else "cpu"},
-        "evaluation": {"guided": "grammar", "max_new_tokens": 192, "suites": suites},
+        "evaluation": {"guided": "grammar", "max_new_tokens": 192, "suites": suites,
+                       **EVAL_DECODING},
         "criteria": {"metric": "accuracy", "min_improvement": 0.05, "alpha": 0.05},
     }
     for key, value in options.overrides.items():

@@ -47,10 +47,21 @@ def resolved_suites(ctx: StepContext) -> tuple[list[tuple[str, int | None]], lis
     return out, notes
 
 
+DECODING = ("call_threshold", "text_tokens", "stop_repeats")  # EvalConfig's call control
+_DECODING_DEFAULTS: dict[str, Any] = {"call_threshold": None, "text_tokens": None,
+                                      "stop_repeats": False}
+
+
+def decoding(evaluation: dict[str, Any]) -> dict[str, Any]:
+    """The recipe's tool-call decoding control (absent in flows made before it: off)."""
+    return {k: evaluation.get(k, _DECODING_DEFAULTS[k]) for k in DECODING}
+
+
 def _same_settings(info: Any, run_config: dict[str, Any], limit: int | None,
                    evaluation: dict[str, Any]) -> bool:
     return (run_config.get("limit") == limit and info.guided == evaluation["guided"]
-            and int(run_config.get("max_new_tokens") or 0) == int(evaluation["max_new_tokens"]))
+            and int(run_config.get("max_new_tokens") or 0) == int(evaluation["max_new_tokens"])
+            and decoding(run_config) == decoding(evaluation))
 
 
 def reusable_evaluation(svc: Any, model_dir: str, suite: str, limit: int | None,
@@ -100,7 +111,7 @@ async def _one(ctx: StepContext, side: str, suite: str, limit: int | None,
             return
         ws = svc.workspace
         cfg = EvalConfig(model=model, suites=[suite], limit=limit, guided=ev["guided"],
-                         max_new_tokens=int(ev["max_new_tokens"]),
+                         max_new_tokens=int(ev["max_new_tokens"]), **decoding(ev),
                          name=f"Quick start {side} · {suite}")
         run = await asyncio.to_thread(create_run, ws, cfg, folder=ws.evals_dir / new_run_id(),
                                       register=False, benchmarks_root=svc.benchmarks_root)

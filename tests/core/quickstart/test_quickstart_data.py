@@ -174,3 +174,20 @@ def test_recipe_overrides_and_tool_sources(tmp_path: Any) -> None:
     assert mcp.kind == "mcp" and mcp.argv == ["python", "-m", "server", "--flag"]
     opts = QuickStartOptions(tools=mcp, base="/models/base", overrides={"training.lora_r": 8})
     assert QuickStartOptions.from_dict(opts.to_dict()).overrides == {"training.lora_r": 8}
+
+
+def test_calls_first_drops_the_preamble_before_calls(examples: list[dict[str, Any]]) -> None:
+    """With `preamble` 0 every turn that calls starts with its calls (the first token is the
+    decision); the synthesizer's own examples keep some "One moment." preambles."""
+    def call_turns(exs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [m for e in exs for m in e["messages"]
+                if m["role"] == "assistant" and m.get("tool_calls")]
+
+    assert any(m["content"] for m in call_turns(examples))  # SHAPE keeps the default 1.0
+    first = list(quickstart_examples(sample_tools(), 120, seed=5, mix=QUICKSTART_MIX,
+                                     shape={**SHAPE, "preamble": 0.0}))
+    turns = call_turns(first)
+    assert turns and not any(m["content"] for m in turns)
+    assert any(m["role"] == "assistant" and not m.get("tool_calls") and m["content"]
+               for e in first for m in e["messages"])  # text answers keep their text
+    assert all(not [x for x in validate_example(e) if x.severity == "error"] for e in first)
