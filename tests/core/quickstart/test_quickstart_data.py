@@ -191,3 +191,24 @@ def test_calls_first_drops_the_preamble_before_calls(examples: list[dict[str, An
     assert any(m["role"] == "assistant" and not m.get("tool_calls") and m["content"]
                for e in first for m in e["messages"])  # text answers keep their text
     assert all(not [x for x in validate_example(e) if x.severity == "error"] for e in first)
+
+
+def test_a_base_evaluation_is_reused_only_with_the_same_decoding() -> None:
+    """The recipe's call control is part of what makes two evaluations the same; flows made
+    before it (no such keys) compare as call control off."""
+    from types import SimpleNamespace
+
+    from phi4studio.core.quickstart.recipe import EVAL_DECODING
+    from phi4studio.core.quickstart.steps_eval import _same_settings, decoding
+
+    ev = {"guided": "grammar", "max_new_tokens": 192, **EVAL_DECODING}
+    info = SimpleNamespace(guided="grammar")
+    run = {"limit": 100, "max_new_tokens": 192, **EVAL_DECODING}
+    assert _same_settings(info, run, 100, ev)
+    assert not _same_settings(info, {**run, "call_threshold": None}, 100, ev)
+    assert not _same_settings(info, {**run, "text_tokens": 32}, 100, ev)
+    assert not _same_settings(info, {**run, "stop_repeats": False}, 100, ev)
+    assert not _same_settings(info, run, 50, ev)
+    old = {"guided": "grammar", "max_new_tokens": 192}
+    assert decoding(old) == {"call_threshold": None, "text_tokens": None, "stop_repeats": False}
+    assert _same_settings(info, {"limit": 100, "max_new_tokens": 192}, 100, old)
