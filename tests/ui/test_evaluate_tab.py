@@ -58,6 +58,16 @@ def test_evaluate_tab_on_real_results(window: Any, qloop: Any, tiny_phi3_onnx_di
     form.set_checked([])
     assert view.start_run() is None and "suite" in view.status.text()
     form.set_checked(["bfcl:simple_python", "bfcl:parallel", "bfcl:irrelevance"])
+    # call control: greedy by default; a threshold needs grammar guidance, said in the UI
+    assert form.call_threshold.text() == "greedy" and form.stop_repeats.isChecked()
+    assert view.config_from_form().call_threshold is None
+    form.call_threshold.setValue(0.5)
+    form.guided.setCurrentIndex(form.guided.findData("grammar"))
+    cfg = view.config_from_form()
+    assert (cfg.call_threshold, cfg.text_tokens, cfg.stop_repeats) == (0.5, 16, True)
+    form.guided.setCurrentIndex(form.guided.findData("off"))
+    assert view.start_run() is None and "grammar-guided" in view.status.text()
+    form.call_threshold.setValue(-0.05)
 
     job = view.start_run()
     assert job is not None

@@ -77,6 +77,21 @@ def adapter_file(model: Path, adapter: str) -> Path:
     return model / "adapters" / f"{adapter}.onnx_adapter"
 
 
+def check_decoding(config: EvalConfig) -> None:
+    """EvaluationError for call control the settings cannot have (see EvalConfig)."""
+    if config.call_threshold is not None:
+        if not 0.0 <= config.call_threshold <= 1.0:
+            raise EvaluationError(f"The call threshold is a probability (0 to 1), not "
+                                  f"{config.call_threshold}.")
+        if config.guided != "grammar":
+            raise EvaluationError("A call threshold needs grammar-guided decoding.",
+                                  hint="Use --guided grammar (Guided: grammar).")
+    if config.text_tokens is not None and (config.text_tokens < 1
+                                           or config.call_threshold is None):
+        raise EvaluationError("A text-token budget is a whole number >= 1 and needs a call "
+                              "threshold (it stops answers decided as text).")
+
+
 def create_run(workspace: Workspace | None, config: EvalConfig, *, folder: Path | None = None,
                benchmarks_root: Path | None = None, register: bool = True) -> RunDir:
     """Resolve the suites into a frozen case list in a new run folder, and (`register`) add
@@ -93,17 +108,7 @@ def create_run(workspace: Workspace | None, config: EvalConfig, *, folder: Path 
                               f"({adapter_file(model, config.adapter)} does not exist).")
     if config.guided not in GUIDED_MODES:
         raise EvaluationError(f"guided must be one of {', '.join(GUIDED_MODES)}")
-    if config.call_threshold is not None:
-        if not 0.0 <= config.call_threshold <= 1.0:
-            raise EvaluationError(f"The call threshold is a probability (0 to 1), not "
-                                  f"{config.call_threshold}.")
-        if config.guided != "grammar":
-            raise EvaluationError("A call threshold needs grammar-guided decoding.",
-                                  hint="Use --guided grammar (Guided: grammar).")
-    if config.text_tokens is not None and (config.text_tokens < 1
-                                           or config.call_threshold is None):
-        raise EvaluationError("A text-token budget is a whole number >= 1 and needs a call "
-                              "threshold (it stops answers decided as text).")
+    check_decoding(config)
     names = suites.split_names(config.suites)
     if not names:
         raise EvaluationError("Choose at least one suite.")

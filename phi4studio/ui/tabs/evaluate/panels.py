@@ -98,6 +98,19 @@ class NewRunPanel(QWidget):
         self.max_tokens = QSpinBox(self)
         self.max_tokens.setRange(16, 4096)
         self.max_tokens.setValue(256)
+        self.call_threshold = QDoubleSpinBox(self)
+        self.call_threshold.setRange(-0.05, 1.0)
+        self.call_threshold.setSingleStep(0.05)
+        self.call_threshold.setDecimals(2)
+        self.call_threshold.setSpecialValueText("greedy")
+        self.call_threshold.setValue(-0.05)
+        self.call_threshold.setToolTip(
+            "With grammar guidance: call a tool only when the model's probability of starting "
+            "a call is at least this (0.5: when a call is more likely than not). Calls then come "
+            "first, and a text answer stops after 16 tokens (only calls are scored). "
+            "greedy: the likeliest token decides.")
+        self.stop_repeats = QCheckBox("End a call list at a repeated call", self)
+        self.stop_repeats.setChecked(True)
         self.run_btn = QPushButton("Run evaluation", self)
         self.run_btn.clicked.connect(self.run_clicked)
         self.resume_btn = QPushButton("Resume", self)
@@ -123,6 +136,8 @@ class NewRunPanel(QWidget):
         form.addRow("Limit", self.limit)
         form.addRow("Guided", self.guided)
         form.addRow("Max tokens", self.max_tokens)
+        form.addRow("Call when P >=", self.call_threshold)
+        form.addRow("", self.stop_repeats)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(form)
@@ -190,6 +205,14 @@ class NewRunPanel(QWidget):
                 it.setCheckState(Qt.CheckState.Checked if key in checked
                                  else Qt.CheckState.Unchecked)
                 self.suites.addItem(it)
+
+    def decoding(self) -> dict[str, Any]:
+        """The call control the form asks for (EvalConfig's call_threshold, text_tokens,
+        stop_repeats)."""
+        value = self.call_threshold.value()
+        threshold = None if value < 0 else round(value, 2)
+        return {"call_threshold": threshold, "text_tokens": 16 if threshold is not None else None,
+                "stop_repeats": self.stop_repeats.isChecked()}
 
     def checked_suites(self) -> list[str]:
         out = []

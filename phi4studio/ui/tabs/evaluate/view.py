@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 
 from phi4studio.core.errors import StudioError
 from phi4studio.core.evaluation import benchdata, suites
-from phi4studio.core.evaluation.driver import EvalConfig, model_key
+from phi4studio.core.evaluation.driver import EvalConfig, check_decoding, model_key
 from phi4studio.core.evaluation.service import (
     EvaluateModelRequest,
     EvaluationJob,
@@ -264,9 +264,11 @@ class EvaluateView(QWidget):
                               + ", ".join(sorted(missing)) + ".",
                               hint="Use Get BFCL data / Get ToolTalk data below first.")
         limit = self.form.limit.value() or None
-        return EvalConfig(model=model, suites=chosen, adapter=self.form.adapter.currentData(),
-                          limit=limit, guided=str(self.form.guided.currentData()),
-                          max_new_tokens=self.form.max_tokens.value())
+        config = EvalConfig(model=model, suites=chosen, adapter=self.form.adapter.currentData(),
+                            limit=limit, guided=str(self.form.guided.currentData()),
+                            max_new_tokens=self.form.max_tokens.value(), **self.form.decoding())
+        check_decoding(config)
+        return config
 
     def start_run(self) -> EvaluationJob | None:
         try:
