@@ -330,9 +330,15 @@ class Engine:
         marker_ids = self.encode(control.marker, False) if control is not None else []
         pending: list[int] = []  # marker tokens still to write (decided: a call)
         watch = RepeatWatch(control.marker) if control and control.stop_repeats else None
-        if control is not None and marker_ids and \
-                self._decide(gen, control.threshold, marker_ids[0], result):
-            pending = list(marker_ids)
+        if control is not None and marker_ids:
+            try:
+                if self._decide(gen, control.threshold, marker_ids[0], result):
+                    pending = list(marker_ids)
+            except Exception as exc:  # an onnxruntime-genai without get_logits/set_logits
+                raise RequestError(f"call control is not available here: {exc}",
+                                   code="generation_error",
+                                   hint="Update onnxruntime-genai, or evaluate without a call "
+                                        "threshold.") from exc
         t_prefill = time.perf_counter()
         stream = self._tok.create_stream()
         new_ids: list[int] = []
