@@ -187,6 +187,20 @@ async def test_guided_json_schema_output_validates(client: InferenceClient, figu
     assert lark["text"] in ("A", "B", "C")
 
 
+async def test_a_forced_run_past_the_token_budget_is_kept_whole(
+        client: InferenceClient) -> None:
+    """Guidance with ff_tokens inserts a grammar's forced tokens several in one step; a run that
+    crosses max_new_tokens once failed inside onnxruntime-genai and could abort the worker."""
+    literal = "x" + "abcdefghij" * 6
+    req = {"prompt": "Hello", "greedy": True, "max_new_tokens": 3,
+           "guidance": {"type": "regex", "text": literal, "ff_tokens": True}}
+    out = await client.complete(req)
+    assert out["stop_reason"] == "max_tokens" and out["text"] == literal
+    assert out["completion_tokens"] > 3  # the forced run, whole
+    again = await client.complete({"prompt": "Hello", "max_new_tokens": 2, "greedy": True})
+    assert again["completion_tokens"] == 2  # the same worker goes on serving
+
+
 async def test_call_control_decides_call_or_text_by_probability(
         client: InferenceClient) -> None:
     """The first step decides by P(marker): threshold 0 always writes the whole (multi-token)

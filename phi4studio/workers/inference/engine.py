@@ -33,6 +33,7 @@ from phi4studio.workers.inference.callcontrol import (
 )
 
 PROVIDER_CHOICES = ("auto", "cpu", "cuda", "dml")
+FF_HEADROOM = 256  # room past max_new_tokens for tokens a grammar forces in one step
 _AVAILABILITY = {"cuda": "is_cuda_available", "dml": "is_dml_available"}
 _PACKAGES = {"cuda": "onnxruntime-genai-cuda", "dml": "onnxruntime-genai-directml"}
 
@@ -308,7 +309,11 @@ class Engine:
         adapter = self.active_adapter if req.adapter is None else (req.adapter or None)
         if adapter and adapter not in self.adapter_paths:
             raise RequestError(f"no adapter named {adapter!r} is loaded", code="adapter_error")
-        max_length = min(ctx, n_prompt + req.max_new_tokens)
+        # Forced tokens (guidance ff_tokens) arrive several in one step: onnxruntime-genai 0.18
+        # fails, and can abort the process, when such a run crosses max_length. The generator
+        # gets room for them, and the loop below stops at max_new_tokens itself.
+        extra = FF_HEADROOM if req.guidance is not None and req.guidance.ff_tokens else 0
+        max_length = min(ctx, n_prompt + req.max_new_tokens + extra)
         params, seed = self._params(req, max_length)
         result: dict[str, Any] = {
             "prompt_tokens": n_prompt, "seed": seed, "adapter": adapter,
@@ -378,6 +383,9 @@ class Engine:
                         reason = STOP_STRING
                         break
             if reason in (STOP_EOS, STOP_STRING):
+                break
+            if len(new_ids) >= req.max_new_tokens:
+                reason = STOP_MAX_TOKENS  # a forced run is kept whole, even past the budget
                 break
             if pending and (new_ids != pending[:len(new_ids)] or len(new_ids) >= len(pending)):
                 pending = []  # the marker is written (or the grammar wrote past it)
