@@ -224,8 +224,9 @@ class Runner:
         apply where the output is the format's markers under its calls-first grammar."""
         from phi4studio.core.inference.requests import CallControl
 
-        if not tools or (guidance is not None and guidance[0] == "json_schema"):
-            return None
+        if not tools or not self.fmt.syntax.open or (
+                guidance is not None and guidance[0] == "json_schema"):
+            return None  # no call marker to decide on (bare JSON output)
         decide = guidance is not None and self.call_threshold is not None
         if not (decide or self.stop_repeats):
             return None
