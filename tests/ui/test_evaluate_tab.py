@@ -58,8 +58,10 @@ def test_evaluate_tab_on_real_results(window: Any, qloop: Any, tiny_phi3_onnx_di
     form.set_checked([])
     assert view.start_run() is None and "suite" in view.status.text()
     form.set_checked(["bfcl:simple_python", "bfcl:parallel", "bfcl:irrelevance"])
-    # call control: greedy by default; a threshold needs grammar guidance, said in the UI
-    assert form.call_threshold.text() == "greedy" and form.stop_repeats.isChecked()
+    # call control: greedy and no repeat stop by default, as on the command line; a threshold
+    # needs grammar guidance, said in the UI
+    assert form.call_threshold.text() == "greedy" and not form.stop_repeats.isChecked()
+    form.stop_repeats.setChecked(True)
     assert view.config_from_form().call_threshold is None
     form.call_threshold.setValue(0.5)
     form.guided.setCurrentIndex(form.guided.findData("grammar"))

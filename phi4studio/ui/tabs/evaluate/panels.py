@@ -110,7 +110,7 @@ class NewRunPanel(QWidget):
             "first, and a text answer stops after 16 tokens (only calls are scored). "
             "greedy: the likeliest token decides.")
         self.stop_repeats = QCheckBox("End a call list at a repeated call", self)
-        self.stop_repeats.setChecked(True)
+        self.stop_repeats.setChecked(False)  # as EvalConfig and `phi4studio eval`: off unless asked
         self.run_btn = QPushButton("Run evaluation", self)
         self.run_btn.clicked.connect(self.run_clicked)
         self.resume_btn = QPushButton("Resume", self)
