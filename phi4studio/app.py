@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
@@ -24,6 +24,9 @@ from phi4studio.core.errors import StudioError
 from phi4studio.core.logs import setup_logging
 from phi4studio.core.paths import app_dirs
 from phi4studio.core.studio import Studio
+
+if TYPE_CHECKING:
+    import qasync
 
 log = logging.getLogger(__name__)
 
@@ -165,13 +168,36 @@ def _fatal(message: str) -> int:
     return 1
 
 
-def run_gui(workspace: Path | None = None) -> int:
+def make_loop(app: QApplication) -> qasync.QEventLoop:
+    """The qasync loop the window runs on.
+
+    qasync's `run_until_complete` processes the pending Qt events once more after the loop has
+    stopped, with no running loop set: a task step that runs there (a job started by the step
+    before) fails with "no running event loop" inside asyncio. This loop stays the running loop
+    for that last pass."""
     import qasync
 
+    class StudioLoop(qasync.QEventLoop):  # type: ignore[misc,name-defined]
+        def run_forever(self) -> Any:
+            try:
+                return super().run_forever()
+            finally:
+                asyncio.events._set_running_loop(self)  # for run_until_complete's last pass
+
+        def run_until_complete(self, future: Any) -> Any:
+            try:
+                return super().run_until_complete(future)
+            finally:
+                asyncio.events._set_running_loop(None)
+
+    return StudioLoop(app)
+
+
+def run_gui(workspace: Path | None = None) -> int:
     dirs = app_dirs()
     setup_logging(dirs.logs)
     app = make_qapp()
-    loop = qasync.QEventLoop(app)
+    loop = make_loop(app)
     asyncio.set_event_loop(loop)
     hook = ExceptHook()
     hook.install(loop)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from phi4studio.app import ExceptHook, build_window, ensure_display, make_qapp
+from phi4studio.app import ExceptHook, build_window, ensure_display, make_loop, make_qapp
 from phi4studio.core.studio import Studio
 
 
@@ -29,8 +29,6 @@ class Session:
 
 @contextlib.contextmanager
 def headless_session(home: Path | None = None) -> Iterator[Session]:
-    import qasync
-
     ensure_display()
     tmp = None
     if home is None:
@@ -39,7 +37,7 @@ def headless_session(home: Path | None = None) -> Iterator[Session]:
     old_home = os.environ.get("PHI4STUDIO_HOME")
     os.environ["PHI4STUDIO_HOME"] = str(home)
     app = make_qapp()
-    loop = qasync.QEventLoop(app)
+    loop = make_loop(app)
     asyncio.set_event_loop(loop)
     hook = ExceptHook()
     loop.set_exception_handler(hook.loop_handler)

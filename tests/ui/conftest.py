@@ -24,10 +24,10 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def qloop(qapp) -> Iterator[asyncio.AbstractEventLoop]:  # type: ignore[no-untyped-def]
-    import qasync
+    from phi4studio.app import make_loop
 
     threads_before = {t.ident for t in threading.enumerate()}
-    loop = qasync.QEventLoop(qapp, already_running=False)
+    loop = make_loop(qapp)
     asyncio.set_event_loop(loop)
     yield loop
     pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
