@@ -21,7 +21,7 @@ def test_round_trip_keeps_every_field() -> None:
         max_new_tokens=12, temperature=0.7, top_p=0.9, top_k=20, repetition_penalty=1.1,
         seed=3, guidance=Guidance.json_schema({"type": "object"}, ff_tokens=True),
         stop=["</tool_call>"], adapter="ft", add_special_tokens=False, echo_prompt=True,
-        calls=CallControl("<tool_call>", "]</tool_call>", 0.4, 12, False),
+        calls=CallControl("<tool_call>", "</tool_call>", 0.4, 12, False),
     )
     cmd = req.to_command()
     assert cmd["cmd"] == "generate" and cmd["id"] == req.id

@@ -4,8 +4,9 @@ how that model's output is read back.
 - `Phi4MiniFormat`: Phi-4-mini's native tools (`<|tool|>[...]<|/tool|>` in the system turn,
   `<|tool_call|>[...]<|/tool_call|>` in assistant turns, results in `tool` turns).
 - `StudioFormat`: the studio's convention for templates without tools (Phi-4 14B, SmolLM2 and
-  any other plain template): tools in a fixed system preamble, `<tool_call>[...]</tool_call>`,
-  results in user turns as `<tool_response>` blocks. See docs/chat_formats.md.
+  any other plain template): tools in a fixed system preamble, one
+  `<tool_call>{...}</tool_call>` block per call, results in user turns as `<tool_response>`
+  blocks. See docs/chat_formats.md.
 - `HermesFormat`: the template's own `tools=` rendering with `<tool_call>{...}</tool_call>` per
   call (Qwen2.5 and other Hermes-style models).
 - `GenericFormat`: any template that accepts `tools=`; parsed with a configurable marker pair
@@ -258,8 +259,8 @@ class Phi4MiniFormat(ChatFormat):
 STUDIO_PREAMBLE = (
     "# Tools\n\n"
     "You can call the tools listed below. To call tools, end your answer with one "
-    "<tool_call></tool_call> block holding a JSON array of calls, each "
-    '{"name": <tool name>, "arguments": <JSON object>}. '
+    '<tool_call></tool_call> block per call, each holding {"name": <tool name>, '
+    '"arguments": <JSON object>}. '
     "Tool results come back in <tool_response></tool_response> blocks.\n\n"
     "<tools>\n"
 )

@@ -28,7 +28,11 @@ from phi4studio.core.chatformats.formats import (
 )
 from phi4studio.core.chatformats.templates import TemplateError, TemplateSource, template_source
 
-STUDIO_SYNTAX = CallSyntax("<tool_call>", "</tool_call>", "array", before="\n")
+# One block per call: every call ends with the same text whether another follows or not, so
+# "one more call?" is the token after a block's end (a newline, or the end of the turn) instead of
+# a merged token inside the JSON (`"}` + `},` against `"` + `}}` + `]` with an array).
+STUDIO_SYNTAX = CallSyntax("<tool_call>", "</tool_call>", "object", before="\n",
+                           block_open="<tool_call>", block_close="</tool_call>", between="\n")
 HERMES_SYNTAX = CallSyntax("<tool_call>", "</tool_call>", "object", before="\n",
                            block_open="<tool_call>\n", block_close="\n</tool_call>", between="\n")
 

@@ -68,7 +68,8 @@ def test_grammar_text_uses_each_familys_markers() -> None:
     assert "calls: <|tool_call|> payload <|/tool_call|>" in mini
     assert "TEXT: /(.|\\n)+/\n" in mini
     studio = get_format("phi4").guidance(S.TOOLS).text
-    assert 'calls: "<tool_call>" payload "</tool_call>"' in studio
+    assert 'calls: call ("\\n" call)*' in studio  # one block per call
+    assert 'call: "<tool_call>" payload "</tool_call>"' in studio
     assert "~/(.|\\n)*<tool_call>(.|\\n)*/" in studio
     hermes = get_format("hermes").guidance(S.TOOLS, max_calls=3).text
     assert 'calls: call ("\\n" call){0,2}' in hermes
@@ -87,7 +88,7 @@ def test_schemas_are_cleaned_and_refs_hoisted() -> None:
         "definitions": {"Node": {"type": "object", "properties": {
             "child": {"anyOf": [{"$ref": "#/definitions/Node"}, {"type": "null"}]}}}},
     }}
-    spec = get_format("phi4").guidance([tool])
+    spec = get_format("phi4-mini").guidance([tool])  # an array payload
     validator = _validator(spec)
     schema = spec.payload_schema
     assert "q_run__Node" in schema["$defs"]

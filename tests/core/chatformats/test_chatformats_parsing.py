@@ -49,14 +49,20 @@ CASES: list[tuple[str, str, list[dict[str, Any]], str, list[str]]] = [
     ("phi4-mini", "I like functools.partial", [], "I like functools.partial", []),
     ("phi4-mini", "It is sunny.<|end|>garbage after the end", [], "It is sunny.",
      ["after the end-of-turn"]),
-    ("phi4", '<tool_call>[{"name": "get_weather", "arguments": {"city": "Paris"}}]</tool_call>'
+    ("phi4", '<tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}}</tool_call>'
      "<|im_end|>", [CALL], "", []),
-    ("phi4", 'Let me look.\n<tool_call>[{"name": "get_weather", "parameters": {"city": "Paris"}}]'
+    ("phi4", '<tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}}</tool_call>\n'
+     '<tool_call>{"name": "list_files", "arguments": {}}</tool_call><|im_end|>',
+     [CALL, {"name": "list_files", "arguments": {}}], "", []),
+    # the studio convention before one block per call: read, with a note
+    ("phi4", '<tool_call>[{"name": "get_weather", "arguments": {"city": "Paris"}}]</tool_call>',
+     [CALL], "", ["array of calls where one call object"]),
+    ("phi4", 'Let me look.\n<tool_call>{"name": "get_weather", "parameters": {"city": "Paris"}}'
      "</tool_call>", [CALL], "Let me look.", []),
-    ("phi4", '<tool_call>[{"name": "get_weather", "arguments": {"city": "Par', [
+    ("phi4", '<tool_call>{"name": "get_weather", "arguments": {"city": "Par', [
         {"name": "get_weather", "arguments": {"city": "Par"}}], "",
      ["missing closing marker", "truncated"]),
-    ("phi4", "<tool_call>[{'name': 'get_weather', 'arguments': {'city': 'Paris'}}]</tool_call>",
+    ("phi4", "<tool_call>{'name': 'get_weather', 'arguments': {'city': 'Paris'}}</tool_call>",
      [CALL], "", ["Python literal"]),
     ("phi4", "<tool_call>not json at all</tool_call> and text", [], "and text",
      ["not valid JSON"]),
@@ -67,7 +73,7 @@ CASES: list[tuple[str, str, list[dict[str, Any]], str, list[str]]] = [
     ("phi4", '[{"name": "get_weather", "arguments": {"city": "Paris"}}]', [CALL], "",
      ["without markers"]),
     ("phi4", '{"answer": 42}', [], '{"answer": 42}', []),
-    ("phi4", '<tool_call>[{"name": "f", "arguments": {"s": "a </tool_call> in a string"}}]'
+    ("phi4", '<tool_call>{"name": "f", "arguments": {"s": "a </tool_call> in a string"}}'
      "</tool_call>", [{"name": "f", "arguments": {"s": "a </tool_call> in a string"}}], "", []),
     ("hermes", '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
      '\n<tool_call>\n{"name": "list_files", "arguments": {}}\n</tool_call>',

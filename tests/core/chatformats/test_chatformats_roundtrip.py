@@ -58,7 +58,8 @@ def oracle_studio(m: dict[str, Any]) -> str:
     if not calls:
         return m["content"] + "<|im_end|>"
     sep = "\n" if m["content"] else ""
-    return m["content"] + sep + f"<tool_call>{_dumps(calls)}</tool_call><|im_end|>"
+    blocks = "\n".join(f"<tool_call>{_dumps(c)}</tool_call>" for c in calls)  # one per call
+    return m["content"] + sep + blocks + "<|im_end|>"
 
 
 def oracle_hermes(m: dict[str, Any]) -> str:

@@ -91,8 +91,8 @@ def test_phi4_renders_the_studio_convention_inside_its_own_template() -> None:
     assert '\n<tools>\n{"name": "get_weather", "description": "Current weather for a city.", ' \
            '"parameters": {' in text
     assert "\n</tools><|im_end|><|im_start|>user<|im_sep|>What's the weather in Paris?" \
-           "<|im_end|><|im_start|>assistant<|im_sep|><tool_call>[{\"name\": \"get_weather\", " \
-           '"arguments": {"city": "Paris"}}]</tool_call><|im_end|>' in text
+           "<|im_end|><|im_start|>assistant<|im_sep|><tool_call>{\"name\": \"get_weather\", " \
+           '"arguments": {"city": "Paris"}}</tool_call><|im_end|>' in text
 
 
 def test_hermes_uses_the_templates_own_tool_block() -> None:
@@ -165,7 +165,7 @@ def test_unknown_plain_template_gets_the_studio_convention_with_its_end_of_turn(
           "content": "", "tool_calls": [{"name": "get_weather", "arguments": {"city": "Rome"}}]}],
           "tools": [S.WEATHER]}
     r = fmt.render(ex)
-    assert r.turns() == ['<tool_call>[{"name": "get_weather", "arguments": {"city": "Rome"}}]'
+    assert r.turns() == ['<tool_call>{"name": "get_weather", "arguments": {"city": "Rome"}}'
                          "</tool_call></s>"]
     assert fmt.parse(r.turns()[0]).tool_calls == [{"name": "get_weather",
                                                    "arguments": {"city": "Rome"}}]

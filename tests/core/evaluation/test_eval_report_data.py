@@ -27,8 +27,8 @@ def model_dir(tmp_path: Path) -> Path:
 
 def test_reports_are_self_contained(tmp_path: Path, model_dir: Path) -> None:
     run = make_run(tmp_path, model_dir, [example(0, multi=True), example(1)])
-    wrong = Scripted(lambda p: '<tool_call>[{"name": "weather", "arguments": '
-                               '{"city": "Paris"}}]</tool_call>')
+    wrong = Scripted(lambda p: '<tool_call>{"name": "weather", "arguments": '
+                               '{"city": "Paris"}}</tool_call>')
     asyncio.run(Runner(run, wrong, FMT).run())
     report = write_reports(run)
     data = json.loads((run.path / "report.json").read_text())

@@ -245,7 +245,7 @@ def test_worked_example_two_turn_conversation(tmp_path: Path, model_dir: Path) -
 def test_call_threshold_uses_calls_first_grammar_and_records_p_call(
         tmp_path: Path, model_dir: Path) -> None:
     """With a call threshold the runner asks for calls-first guidance and a CallControl with
-    the format's marker and list end; p_call and a repeat stop are kept in the results."""
+    the format's marker and block end; p_call and a repeat stop are kept in the results."""
     run = make_run(tmp_path, model_dir, [example(0)], guided="grammar")
     seen: list[Any] = []
 
@@ -260,7 +260,7 @@ def test_call_threshold_uses_calls_first_grammar_and_records_p_call(
                        stop_repeats=True).run())
     (guidance, control), _ = seen[0], seen[1]
     assert guidance[0] == "lark_grammar" and "start: TEXT | calls\n" in guidance[1]
-    assert control.marker == "<tool_call>" and control.close == "]</tool_call>"
+    assert control.marker == "<tool_call>" and control.close == "</tool_call>"  # one per call
     assert (control.threshold, control.text_tokens, control.stop_repeats) == (0.5, 8, True)
     turns = run.results()[0]["turns"]
     assert [t["p_call"] for t in turns] == [0.75, 0.2]
