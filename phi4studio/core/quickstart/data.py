@@ -41,7 +41,7 @@ QUICKSTART_MIX: dict[str, float] = {
 }
 DEFAULT_SHAPE: dict[str, float] = {"first_turn": 1.0, "near_miss": 0.5, "rephrase": 0.0,
                                    "list_parallel": 0.0, "general": 0.0, "hard_negatives": 0.0,
-                                   "varied_parallel": 0.0, "preamble": 1.0}
+                                   "varied_parallel": 0.0, "preamble": 1.0, "near_miss_one": 0.0}
 # The recipe's shaping (docs/quickstart.md, "Experiments": the best measured on SmolLM2-135M;
 # the broad catalog did not help there and is left to `--set data.shape.general=0.3`).
 RECIPE_SHAPE: dict[str, float] = {**DEFAULT_SHAPE, "near_miss": 0.7, "rephrase": 0.5,
@@ -363,10 +363,13 @@ def _join(parts: Sequence[str]) -> str:
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " or " + parts[-1]
 
 
-def near_miss(syn: Any, index: int, rng: random.Random, hard: float = 0.0
+def near_miss(syn: Any, index: int, rng: random.Random, hard: float = 0.0, one: float = 0.0
               ) -> dict[str, Any] | None:
     """A single-tool request asked while only other tools are offered, declined; with
-    probability `hard` the offered tools are the ones most like the tool it needs."""
+    probability `hard` the offered tools are the ones most like the tool it needs, and with
+    probability `one` a single tool is offered (else 1-3). A single offered tool is the shape
+    of every single-call example, which always calls: without declines of that shape the
+    model learns "one tool offered: call it"."""
     from phi4studio.core.datasets.synthesis import phrasing as ph
 
     base = syn.example(index, "single")
@@ -374,7 +377,7 @@ def near_miss(syn: Any, index: int, rng: random.Random, hard: float = 0.0
     pool = [t for t in syn.tools if t["name"] != wanted]
     if not pool:
         return None
-    k = min(len(pool), rng.randint(1, 3))
+    k = 1 if one > 0 and rng.random() < one else min(len(pool), rng.randint(1, 3))
     offered = similar_tools(base["tools"][0], pool, k, rng) if rng.random() < hard else \
         rng.sample(pool, k)
     user = next(m for m in base["messages"] if m["role"] == "user")
@@ -424,7 +427,7 @@ def quickstart_examples(
         src = gsyn if use_general else syn
         d: dict[str, Any] | None = None
         if scenario == "irrelevance" and rng.random() < shp["near_miss"]:
-            d = near_miss(src, i, rng, shp["hard_negatives"])
+            d = near_miss(src, i, rng, shp["hard_negatives"], shp["near_miss_one"])
         elif scenario == "parallel":
             draw = rng.random()
             if draw < shp["list_parallel"]:
