@@ -7,7 +7,8 @@ what the flow measures (docs/quickstart.md has the experiments behind each choic
 - Near misses (`near_miss`): a share of the irrelevance examples is a request that one of the
   user's own tools would serve, asked while only *other* tools are offered; the assistant says
   it has no tool for it. This teaches the model to read the offered tools instead of calling
-  whenever a request sounds like a task.
+  whenever a request sounds like a task. With `near_miss_one` a near miss offers one tool, the
+  shape of every single-call example (otherwise one offered tool is nearly always called).
 - Phrasing (`rephrase`): a share of the requests is written again in plainer styles ("Get the
   current weather for a city for Lisbon.", "... with a days of 3", values without their names),
   closer to how people ask than the synthesizer's "Use city Lisbon" forms.
@@ -46,7 +47,7 @@ DEFAULT_SHAPE: dict[str, float] = {"first_turn": 1.0, "near_miss": 0.5, "rephras
 # the broad catalog did not help there and is left to `--set data.shape.general=0.3`).
 RECIPE_SHAPE: dict[str, float] = {**DEFAULT_SHAPE, "near_miss": 0.7, "rephrase": 0.5,
                                   "list_parallel": 0.4, "varied_parallel": 0.3,
-                                  "hard_negatives": 0.5, "preamble": 0.0}
+                                  "hard_negatives": 0.5, "preamble": 0.0, "near_miss_one": 1.0}
 SOURCE = "synthetic:quickstart"
 GENERAL_CATALOG = "tools_general.json"  # resources/samples: the studio's broad sample catalog
 
