@@ -58,6 +58,22 @@ def test_repeat_watch_cuts_after_the_last_new_call() -> None:
     assert [c["arguments"]["x"] for c in parsed.tool_calls] == [1, 2] and parsed.ok
 
 
+def test_repeat_watch_over_one_block_per_call() -> None:
+    """The studio convention (one block per call): the cut keeps the blocks before the repeat,
+    and the format's `calls_close` ends the last one."""
+    fmt = get_format("chatml-notools")
+    a = {"name": "f", "arguments": {"x": 1, "s": "</tool_call> in a string"}}
+    b = {"name": "f", "arguments": {"x": 2}}
+    text = "\n".join(f"<tool_call>{json.dumps(c)}</tool_call>" for c in (a, b, a))
+    cut = stream(text, RepeatWatch(fmt.syntax.open or ""))
+    assert cut is not None
+    kept = text[:cut] + fmt.calls_close
+    assert fmt.calls_close == "</tool_call>"
+    assert kept == f"<tool_call>{json.dumps(a)}</tool_call>\n<tool_call>{json.dumps(b)}</tool_call>"
+    parsed = fmt.parse(kept)
+    assert [c["arguments"]["x"] for c in parsed.tool_calls] == [1, 2] and parsed.ok
+
+
 def test_repeat_watch_leaves_distinct_calls_and_text_alone() -> None:
     distinct = "<tool_call>[" + ", ".join(
         json.dumps({"name": "f", "arguments": {"x": i}}) for i in range(4)) + "]</tool_call>"
