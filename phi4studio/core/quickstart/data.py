@@ -105,8 +105,7 @@ def plain_request(tool: Mapping[str, Any], args: Mapping[str, Any], rng: random.
     if not args:
         return _cap(act) + "."
     style = rng.choice(_ARG_STYLES)
-    parts = [style.format(label=ph.label(k, tool), value=ph.fmt_value(k, v))
-             for k, v in args.items()]
+    parts = [ph.arg_text(style, k, v, rng, tool) for k, v in args.items()]
     a = _and(parts)
     if rng.random() < 0.35:
         asked = question(act, a, rng)
@@ -183,8 +182,7 @@ def list_parallel(syn: Any, index: int, rng: random.Random) -> dict[str, Any] | 
     common_text = ""
     if common:
         style = rng.choice(_ARG_STYLES[:4])
-        common_text = " with " + _and([style.format(label=ph.label(k, tool),
-                                                    value=ph.fmt_value(k, v))
+        common_text = " with " + _and([ph.arg_text(style, k, v, rng, tool)
                                        for k, v in common.items()])
     act = ph.action(tool)
     # with other arguments in the request, the list says which parameter its values are for
@@ -323,8 +321,7 @@ def varied_parallel(syn: Any, index: int, rng: random.Random) -> dict[str, Any] 
 
     def args_text(c: Mapping[str, Any], keys: Sequence[str]) -> str:
         style = rng.choice(_ARG_STYLES[:4])
-        return _and([style.format(label=ph.label(k, tool), value=ph.fmt_value(k, c[k]))
-                     for k in keys])
+        return _and([ph.arg_text(style, k, c[k], rng, tool) for k in keys])
 
     if rng.random() < 0.5:
         text = plain_request(tool, first, rng) + " " + " ".join(

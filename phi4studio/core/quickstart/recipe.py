@@ -146,17 +146,37 @@ def default_base(runtime_info: dict[str, Any] | None, *, hub: bool | None = None
 # --- the recipe ---------------------------------------------------------------------------------
 
 
-def training_threads(cores: int | None = None, load: float | None = None) -> int:
+AUTO_THREADS = -1  # training.cpu_threads in a CPU recipe: resolved when the training starts
+
+
+def busy_cores(interval: float = 0.5) -> float | None:
+    """How many cores other processes keep busy now: the machine's CPU use over `interval`
+    seconds, less this process's own. (The load average lags by a minute and counts this
+    process too: a command that has just started, importing its libraries, reads as one busy
+    core.) None where it cannot be measured."""
+    try:
+        import psutil
+
+        me = psutil.Process()
+        me.cpu_percent(None)
+        total = psutil.cpu_percent(interval=interval)  # all cores, averaged, over the interval
+        mine = me.cpu_percent(None)  # percent of one core, over the same interval
+        cores = psutil.cpu_count() or os.cpu_count() or 1
+    except Exception:  # noqa: BLE001 - no measurement: the caller lets PyTorch decide
+        return None
+    return max(0.0, float(total) / 100.0 * cores - float(mine) / 100.0)
+
+
+def training_threads(cores: int | None = None, busy: float | None = None) -> int:
     """CPU threads for training: the cores the machine is not already busy with (OpenMP threads
     fighting other processes for a core run several times slower than one thread); 0 lets
-    PyTorch decide where the load is unknown."""
+    PyTorch decide where the use is unknown."""
     cores = cores or os.cpu_count() or 1
-    if load is None:
-        try:
-            load = os.getloadavg()[0]
-        except (AttributeError, OSError):
+    if busy is None:
+        busy = busy_cores()
+        if busy is None:
             return 0
-    return max(1, min(cores, round(cores - load)))
+    return max(1, min(cores, round(cores - busy)))
 
 
 def upper_layer_targets(info: ModelInfo, fraction: float = 0.5) -> list[str]:
@@ -196,7 +216,7 @@ def make_recipe(options: QuickStartOptions, info: ModelInfo, *, gpu: bool) -> di
             per_device_train_batch_size=1, gradient_accumulation_steps=8,
             learning_rate=5e-4, lora_dropout=0.0, max_grad_norm=1.0, warmup_ratio=0.05,
             num_train_epochs=2.0, max_length=1024, logging_steps=2, save_steps=20,
-            eval_steps=20, cpu_threads=training_threads())
+            eval_steps=20, cpu_threads=AUTO_THREADS)
         targets = upper_layer_targets(info) if small else []
         if targets:
             training["target_modules"] = targets

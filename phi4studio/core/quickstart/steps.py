@@ -162,6 +162,7 @@ async def split_step(ctx: StepContext) -> None:
 
 
 async def train_step(ctx: StepContext) -> None:
+    from phi4studio.core.quickstart.recipe import AUTO_THREADS, training_threads
     from phi4studio.core.training.config import TrainingConfig
     from phi4studio.core.training.runs import FINISHED_OK
 
@@ -177,8 +178,11 @@ async def train_step(ctx: StepContext) -> None:
         if rec is not None and rec.resumable:
             monitor = svc.resume(run_id)
     if monitor is None:
+        training = dict(ctx.recipe["training"])
+        if training.get("cpu_threads") == AUTO_THREADS:  # the cores free now, not at creation
+            training["cpu_threads"] = await asyncio.to_thread(training_threads)
         cfg = TrainingConfig.model_validate({
-            **ctx.recipe["training"], "base_model": ctx.recipe["base"]["ref"],
+            **training, "base_model": ctx.recipe["base"]["ref"],
             "dataset": ctx.artefacts["dataset_id"],
             "name": f"Quick start · {ctx.state.label}"[:80]})
         monitor = svc.launch(cfg)

@@ -133,8 +133,8 @@ def test_list_requests_make_one_call_per_value_in_order(examples: list[dict[str,
         text = user_text(e)
         at = 0
         for c in cs:  # each value named in the request, in the order of the calls
-            m = re.compile(r"(?<![\w.])" + re.escape(str(c["arguments"][varied[0]])) +
-                           r"(?![\w]|\.\d)").search(text, at)
+            shown = ph.fmt_value(varied[0], c["arguments"][varied[0]])  # 5.0 is asked as "5"
+            m = re.compile(r"(?<![\w.])" + re.escape(shown) + r"(?![\w]|\.\d)").search(text, at)
             assert m is not None, (text, cs)
             at = m.end()
         tool = next(t for t in e["tools"] if t["name"] == cs[0]["name"])
@@ -153,7 +153,10 @@ def test_varied_requests_name_every_changed_value(examples: list[dict[str, Any]]
             assert changed, cs
             for k in changed:
                 value = c["arguments"][k]
-                shown = ("yes" if value else "no") if isinstance(value, bool) else str(value)
+                # a yes/no option is stated by its words ("avoiding tolls"), a whole number
+                # as people write it ("5" for the call's 5.0)
+                shown = ph.human(k).split()[-1] if isinstance(value, bool) else ph.fmt_value(
+                    k, value)
                 assert shown in text, (k, text)
 
 
@@ -230,3 +233,41 @@ def test_a_base_evaluation_is_reused_only_with_the_same_decoding() -> None:
     old = {"guided": "grammar", "max_new_tokens": 192}
     assert decoding(old) == {"call_threshold": None, "text_tokens": None, "stop_repeats": False}
     assert _same_settings(info, {"limit": 100, "max_new_tokens": 192}, 100, old)
+
+
+def test_training_threads_are_the_cores_other_processes_leave_free() -> None:
+    """Resolved when the training starts, from what other processes use then: this process's
+    own work (a command importing its libraries) does not count as a busy core."""
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from phi4studio.core.quickstart.recipe import busy_cores, training_threads
+
+    assert training_threads(cores=2, busy=0.2) == 2
+    assert training_threads(cores=2, busy=1.0) == 1
+    assert training_threads(cores=4, busy=9.0) == 1  # never fewer than one
+    assert training_threads(cores=8, busy=2.6) == 5
+
+    stop = time.monotonic() + 1.5
+
+    def spin() -> None:  # this process busy on one core
+        while time.monotonic() < stop:
+            pass
+
+    t = threading.Thread(target=spin)
+    t.start()
+    own = busy_cores(0.8)
+    t.join()
+    spinner = subprocess.Popen([sys.executable, "-c", "import time\nt = time.monotonic()\n"
+                                "while time.monotonic() - t < 3: pass"])
+    try:
+        time.sleep(0.3)
+        other = busy_cores(0.8)
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert own is not None and other is not None
+    assert other >= 0.7, other  # another process on a core is seen
+    assert other - own >= 0.4, (own, other)  # and this process's own spinning is left out
