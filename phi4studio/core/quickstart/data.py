@@ -42,12 +42,14 @@ QUICKSTART_MIX: dict[str, float] = {
 }
 DEFAULT_SHAPE: dict[str, float] = {"first_turn": 1.0, "near_miss": 0.5, "rephrase": 0.0,
                                    "list_parallel": 0.0, "general": 0.0, "hard_negatives": 0.0,
-                                   "varied_parallel": 0.0, "preamble": 1.0, "near_miss_one": 0.0}
+                                   "varied_parallel": 0.0, "preamble": 1.0, "near_miss_one": 0.0,
+                                   "natural": 0.0}
 # The recipe's shaping (docs/quickstart.md, "Experiments": the best measured on SmolLM2-135M;
 # the broad catalog did not help there and is left to `--set data.shape.general=0.3`).
 RECIPE_SHAPE: dict[str, float] = {**DEFAULT_SHAPE, "near_miss": 0.7, "rephrase": 0.5,
                                   "list_parallel": 0.4, "varied_parallel": 0.3,
-                                  "hard_negatives": 0.5, "preamble": 0.0, "near_miss_one": 1.0}
+                                  "hard_negatives": 0.5, "preamble": 0.0, "near_miss_one": 1.0,
+                                  "natural": 1.0}
 SOURCE = "synthetic:quickstart"
 GENERAL_CATALOG = "tools_general.json"  # resources/samples: the studio's broad sample catalog
 
@@ -96,16 +98,39 @@ def question(act: str, args: str, rng: random.Random) -> str | None:
                       ).format(w=what, a=args, A=_cap(args))
 
 
-def plain_request(tool: Mapping[str, Any], args: Mapping[str, Any], rng: random.Random) -> str:
+def natural_arg(name: str, value: Any, tool: Mapping[str, Any]) -> str | None:
+    """An argument stated by its value before a one-word name, as people write it: an enum
+    value ("metric units", "high priority", "work calendar") or a count of a plural noun
+    ("3 days"). None where that form does not fit."""
+    from phi4studio.core.datasets.synthesis import phrasing as ph
+
+    lab = ph.label(name, tool)
+    if not re.fullmatch(r"[a-z]+", lab):
+        return None
+    schema = (((tool.get("inputSchema") or {}).get("properties") or {}).get(name) or {})
+    if isinstance(value, str) and isinstance(schema, Mapping) and schema.get("enum"):
+        return f"{value} {lab}"
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and lab.endswith("s") \
+            and not lab.endswith("ss"):
+        return f"{ph.fmt_value(name, value)} {lab}"
+    return None
+
+
+def plain_request(tool: Mapping[str, Any], args: Mapping[str, Any], rng: random.Random,
+                  natural: float = 0.0) -> str:
     """A request in one of the plainer styles (values with or without their names), or a
-    question."""
+    question; with probability `natural` an argument that fits is stated by its value before
+    its name ("metric units", "3 days")."""
     from phi4studio.core.datasets.synthesis import phrasing as ph
 
     act = ph.action(tool)
     if not args:
         return _cap(act) + "."
     style = rng.choice(_ARG_STYLES)
-    parts = [ph.arg_text(style, k, v, rng, tool) for k, v in args.items()]
+    parts = []
+    for k, v in args.items():
+        nat = natural_arg(k, v, tool) if natural > 0 and rng.random() < natural else None
+        parts.append(nat or ph.arg_text(style, k, v, rng, tool))
     a = _and(parts)
     if rng.random() < 0.35:
         asked = question(act, a, rng)
@@ -114,7 +139,8 @@ def plain_request(tool: Mapping[str, Any], args: Mapping[str, Any], rng: random.
     return rng.choice(_REQUESTS).format(action=act, Action=_cap(act), args=a, Args=_cap(a))
 
 
-def rephrase(example: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+def rephrase(example: dict[str, Any], rng: random.Random, natural: float = 0.0
+             ) -> dict[str, Any]:
     """The first request written again from the call it leads to (one call, no missing value)."""
     msgs = example["messages"]
     u = next((i for i, m in enumerate(msgs) if m["role"] == "user"), None)
@@ -125,7 +151,7 @@ def rephrase(example: dict[str, Any], rng: random.Random) -> dict[str, Any]:
     if tool is None:
         return example
     new = [dict(m) for m in msgs]
-    new[u]["content"] = plain_request(tool, call["arguments"], rng)
+    new[u]["content"] = plain_request(tool, call["arguments"], rng, natural)
     return {**example, "messages": new, "tags": [*example["tags"], "rephrased"]}
 
 
@@ -288,7 +314,8 @@ _TUPLES = ["{Action}: {first}; {rest}.", "{Action} for {first}, and for {rest}."
            "{Action}. First {first}, then {rest}."]
 
 
-def varied_parallel(syn: Any, index: int, rng: random.Random) -> dict[str, Any] | None:
+def varied_parallel(syn: Any, index: int, rng: random.Random, natural: float = 0.0
+                    ) -> dict[str, Any] | None:
     """One tool called 2-3 times where each call changes one or two arguments of the first
     ("... for 6 ft and 80 kg, also for 5.6 ft and 60 kg"): one call per case, in order."""
     from phi4studio.core.datasets.synthesis import make_arguments
@@ -324,7 +351,7 @@ def varied_parallel(syn: Any, index: int, rng: random.Random) -> dict[str, Any] 
         return _and([ph.arg_text(style, k, c[k], rng, tool) for k in keys])
 
     if rng.random() < 0.5:
-        text = plain_request(tool, first, rng) + " " + " ".join(
+        text = plain_request(tool, first, rng, natural) + " " + " ".join(
             rng.choice(_AGAIN).format(args=args_text(c, varied)) for c in calls[1:])
     else:
         act = ph.action(tool)
@@ -431,13 +458,13 @@ def quickstart_examples(
             if draw < shp["list_parallel"]:
                 d = list_parallel(src, i, rng)
             elif draw < shp["list_parallel"] + shp["varied_parallel"]:
-                d = varied_parallel(src, i, rng)
+                d = varied_parallel(src, i, rng, shp["natural"])
         if d is None:
             occurrence = seen.get((use_general, scenario), 0)
             seen[(use_general, scenario)] = occurrence + 1
             d = src.example(i, scenario, occurrence)
             if rng.random() < shp["rephrase"]:
-                d = rephrase(d, rng)
+                d = rephrase(d, rng, shp["natural"])
             if scenario in ("multiple", "parallel") and rng.random() < shp["hard_negatives"]:
                 d = harden(d, src.tools, rng)
         if use_general:

@@ -18,6 +18,7 @@ from phi4studio.core.quickstart.data import (
     DEFAULT_SHAPE,
     QUICKSTART_MIX,
     general_tools,
+    natural_arg,
     quickstart_examples,
     similar_tools,
 )
@@ -271,3 +272,30 @@ def test_training_threads_are_the_cores_other_processes_leave_free() -> None:
     assert own is not None and other is not None
     assert other >= 0.7, other  # another process on a core is seen
     assert other - own >= 0.4, (own, other)  # and this process's own spinning is left out
+
+
+def test_natural_phrasing_states_values_before_their_name() -> None:
+    """`natural`: an enum value or a count written before a one-word parameter name ("metric
+    units", "3 days"), the way requests name options; the call holds the same value."""
+    tools = {t["name"]: t for t in sample_tools()}
+    weather, convert = tools["get_weather"], tools["convert_units"]
+    assert natural_arg("units", "metric", weather) == "metric units"
+    assert natural_arg("days", 3, weather) == "3 days"
+    assert natural_arg("city", "Oslo", weather) is None  # not an enum: the value alone is vague
+    assert natural_arg("from_unit", "km", convert) is None  # a two-word name does not fit
+    shape = {**DEFAULT_SHAPE, "rephrase": 1.0}
+    plain = list(quickstart_examples(sample_tools(), 150, seed=2, shape=shape))
+    natural = list(quickstart_examples(sample_tools(), 150, seed=2,
+                                       shape={**shape, "natural": 1.0}))
+
+    def stated(exs: list[dict[str, Any]]) -> int:
+        n = 0
+        for e in exs:
+            for c in calls(e):
+                for k, v in c["arguments"].items():
+                    form = natural_arg(k, v, tools[c["name"]])
+                    n += bool(form and form in user_text(e))
+        return n
+
+    assert stated(plain) <= 2 < 10 <= stated(natural)
+    assert all(not [i for i in validate_example(e) if i.severity == "error"] for e in natural)

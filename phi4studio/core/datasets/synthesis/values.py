@@ -149,7 +149,7 @@ class ValueSampler:
         lo_d, hi_d = _numeric_range(_words(name))
         lo = schema.get("minimum", lo_d)
         hi = schema.get("maximum", max(hi_d, lo + 1))
-        if max(lo, lo_d) <= min(hi, hi_d):  # a typical value inside what the schema allows
+        if max(lo, lo_d) < min(hi, hi_d):  # a typical range inside what the schema allows
             lo, hi = max(lo, lo_d), min(hi, hi_d)
         step = 1 if integer else 0.01
         if "exclusiveMinimum" in schema:
