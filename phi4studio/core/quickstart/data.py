@@ -43,13 +43,13 @@ QUICKSTART_MIX: dict[str, float] = {
 DEFAULT_SHAPE: dict[str, float] = {"first_turn": 1.0, "near_miss": 0.5, "rephrase": 0.0,
                                    "list_parallel": 0.0, "general": 0.0, "hard_negatives": 0.0,
                                    "varied_parallel": 0.0, "preamble": 1.0, "near_miss_one": 0.0,
-                                   "natural": 0.0}
+                                   "natural": 0.0, "near_miss_rephrase": 0.0, "questions": 0.35,
+                                   "questions_any": 0.0}
 # The recipe's shaping (docs/quickstart.md, "Experiments": the best measured on SmolLM2-135M;
 # the broad catalog did not help there and is left to `--set data.shape.general=0.3`).
 RECIPE_SHAPE: dict[str, float] = {**DEFAULT_SHAPE, "near_miss": 0.7, "rephrase": 0.5,
                                   "list_parallel": 0.4, "varied_parallel": 0.3,
-                                  "hard_negatives": 0.5, "preamble": 0.0, "near_miss_one": 1.0,
-                                  "natural": 1.0}
+                                  "hard_negatives": 0.5, "preamble": 0.0, "near_miss_one": 1.0}
 SOURCE = "synthetic:quickstart"
 GENERAL_CATALOG = "tools_general.json"  # resources/samples: the studio's broad sample catalog
 
@@ -66,6 +66,8 @@ _ARG_STYLES = ["{label} {value}", "{label}: {value}", "{label} of {value}", "a {
 _REQUESTS = ["{Action} for {args}.", "{Action} with {args}.", "{Action}: {args}.",
              "Could you {action} for {args}?", "I want to {action}, {args}.",
              "Please {action}. {Args}.", "Help me {action} ({args}).", "{Args}: {action}."]
+_ASKS = ["Can you {action} for {args}?", "Could you {action}, with {args}?",
+         "Would you {action} for {args}?", "Can you {action}? {args}?"]
 _LISTS = ["{Action}{common} for each of these {label}s: {values}.",
           "{Action}{common}, for {values}.", "I need to {action} for {values}{common}.",
           "Please {action} for the {label} {values}{common}.",
@@ -117,10 +119,12 @@ def natural_arg(name: str, value: Any, tool: Mapping[str, Any]) -> str | None:
 
 
 def plain_request(tool: Mapping[str, Any], args: Mapping[str, Any], rng: random.Random,
-                  natural: float = 0.0) -> str:
-    """A request in one of the plainer styles (values with or without their names), or a
-    question; with probability `natural` an argument that fits is stated by its value before
-    its name ("metric units", "3 days")."""
+                  natural: float = 0.0, questions: float = 0.35, any_tool: bool = False) -> str:
+    """A request in one of the plainer styles (values with or without their names), or with
+    probability `questions` a question (for tools that look something up or compute it, and
+    with `any_tool` for the others too: "Can you ...?"); with
+    probability `natural` an argument that fits is stated by its value before its name
+    ("metric units", "3 days")."""
     from phi4studio.core.datasets.synthesis import phrasing as ph
 
     act = ph.action(tool)
@@ -130,17 +134,19 @@ def plain_request(tool: Mapping[str, Any], args: Mapping[str, Any], rng: random.
     parts = []
     for k, v in args.items():
         nat = natural_arg(k, v, tool) if natural > 0 and rng.random() < natural else None
-        parts.append(nat or ph.arg_text(style, k, v, rng, tool))
+        parts.append(nat or style.format(label=ph.label(k, tool), value=ph.fmt_value(k, v)))
     a = _and(parts)
-    if rng.random() < 0.35:
+    if rng.random() < questions:
         asked = question(act, a, rng)
+        if asked is None and any_tool:
+            asked = rng.choice(_ASKS).format(action=act, args=a)
         if asked is not None:
             return asked
     return rng.choice(_REQUESTS).format(action=act, Action=_cap(act), args=a, Args=_cap(a))
 
 
-def rephrase(example: dict[str, Any], rng: random.Random, natural: float = 0.0
-             ) -> dict[str, Any]:
+def rephrase(example: dict[str, Any], rng: random.Random, natural: float = 0.0,
+             questions: float = 0.35, any_tool: bool = False) -> dict[str, Any]:
     """The first request written again from the call it leads to (one call, no missing value)."""
     msgs = example["messages"]
     u = next((i for i, m in enumerate(msgs) if m["role"] == "user"), None)
@@ -151,7 +157,8 @@ def rephrase(example: dict[str, Any], rng: random.Random, natural: float = 0.0
     if tool is None:
         return example
     new = [dict(m) for m in msgs]
-    new[u]["content"] = plain_request(tool, call["arguments"], rng, natural)
+    new[u]["content"] = plain_request(tool, call["arguments"], rng, natural, questions,
+                                      any_tool)
     return {**example, "messages": new, "tags": [*example["tags"], "rephrased"]}
 
 
@@ -208,7 +215,8 @@ def list_parallel(syn: Any, index: int, rng: random.Random) -> dict[str, Any] | 
     common_text = ""
     if common:
         style = rng.choice(_ARG_STYLES[:4])
-        common_text = " with " + _and([ph.arg_text(style, k, v, rng, tool)
+        common_text = " with " + _and([style.format(label=ph.label(k, tool),
+                                                    value=ph.fmt_value(k, v))
                                        for k, v in common.items()])
     act = ph.action(tool)
     # with other arguments in the request, the list says which parameter its values are for
@@ -348,7 +356,8 @@ def varied_parallel(syn: Any, index: int, rng: random.Random, natural: float = 0
 
     def args_text(c: Mapping[str, Any], keys: Sequence[str]) -> str:
         style = rng.choice(_ARG_STYLES[:4])
-        return _and([ph.arg_text(style, k, c[k], rng, tool) for k in keys])
+        return _and([style.format(label=ph.label(k, tool), value=ph.fmt_value(k, c[k]))
+                     for k in keys])
 
     if rng.random() < 0.5:
         text = plain_request(tool, first, rng, natural) + " " + " ".join(
@@ -388,13 +397,16 @@ def _join(parts: Sequence[str]) -> str:
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " or " + parts[-1]
 
 
-def near_miss(syn: Any, index: int, rng: random.Random, hard: float = 0.0, one: float = 0.0
+def near_miss(syn: Any, index: int, rng: random.Random, hard: float = 0.0, one: float = 0.0,
+              rephrased: float = 0.0, questions: float = 0.35, any_tool: bool = False
               ) -> dict[str, Any] | None:
     """A single-tool request asked while only other tools are offered, declined; with
     probability `hard` the offered tools are the ones most like the tool it needs, and with
     probability `one` a single tool is offered (else 1-3). A single offered tool is the shape
     of every single-call example, which always calls: without declines of that shape the
-    model learns "one tool offered: call it"."""
+    model learns "one tool offered: call it". With probability `rephrased` the request is
+    written in the plainer styles (and questions) that rephrased calls use, so that the way a
+    request is worded does not tell whether it gets a call."""
     from phi4studio.core.datasets.synthesis import phrasing as ph
 
     base = syn.example(index, "single")
@@ -410,6 +422,11 @@ def near_miss(syn: Any, index: int, rng: random.Random, hard: float = 0.0, one: 
     reply = rng.choice(_DECLINE).format(
         action=ph.action(base["tools"][0]),
         offered=_join([ph.action(t) for t in offered]))
+    if rephrased > 0 and rng.random() < rephrased:
+        call = next(tc for m in base["messages"] for tc in m.get("tool_calls") or [])
+        user = {"role": "user", "content": plain_request(base["tools"][0], call["arguments"],
+                                                         rng, questions=questions,
+                                                         any_tool=any_tool)}
     d = {**base, "messages": [*system, user, {"role": "assistant", "content": reply}],
          "tools": offered, "scenario": "irrelevance", "tags": [*base["tags"], "near_miss"]}
     return Example.model_validate(d).to_dict()
@@ -452,7 +469,9 @@ def quickstart_examples(
         src = gsyn if use_general else syn
         d: dict[str, Any] | None = None
         if scenario == "irrelevance" and rng.random() < shp["near_miss"]:
-            d = near_miss(src, i, rng, shp["hard_negatives"], shp["near_miss_one"])
+            hard = shp.get("near_miss_hard", shp["hard_negatives"])
+            d = near_miss(src, i, rng, hard, shp["near_miss_one"], shp["near_miss_rephrase"],
+                          shp["questions"], shp["questions_any"] > 0)
         elif scenario == "parallel":
             draw = rng.random()
             if draw < shp["list_parallel"]:
@@ -464,7 +483,7 @@ def quickstart_examples(
             seen[(use_general, scenario)] = occurrence + 1
             d = src.example(i, scenario, occurrence)
             if rng.random() < shp["rephrase"]:
-                d = rephrase(d, rng, shp["natural"])
+                d = rephrase(d, rng, shp["natural"], shp["questions"], shp["questions_any"] > 0)
             if scenario in ("multiple", "parallel") and rng.random() < shp["hard_negatives"]:
                 d = harden(d, src.tools, rng)
         if use_general:

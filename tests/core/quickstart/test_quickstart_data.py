@@ -17,6 +17,7 @@ from phi4studio.core.errors import StudioError
 from phi4studio.core.quickstart.data import (
     DEFAULT_SHAPE,
     QUICKSTART_MIX,
+    RECIPE_SHAPE,
     general_tools,
     natural_arg,
     quickstart_examples,
@@ -134,7 +135,7 @@ def test_list_requests_make_one_call_per_value_in_order(examples: list[dict[str,
         text = user_text(e)
         at = 0
         for c in cs:  # each value named in the request, in the order of the calls
-            shown = ph.fmt_value(varied[0], c["arguments"][varied[0]])  # 5.0 is asked as "5"
+            shown = ph.fmt_value(varied[0], c["arguments"][varied[0]])
             m = re.compile(r"(?<![\w.])" + re.escape(shown) + r"(?![\w]|\.\d)").search(text, at)
             assert m is not None, (text, cs)
             at = m.end()
@@ -154,10 +155,7 @@ def test_varied_requests_name_every_changed_value(examples: list[dict[str, Any]]
             assert changed, cs
             for k in changed:
                 value = c["arguments"][k]
-                # a yes/no option is stated by its words ("avoiding tolls"), a whole number
-                # as people write it ("5" for the call's 5.0)
-                shown = ph.human(k).split()[-1] if isinstance(value, bool) else ph.fmt_value(
-                    k, value)
+                shown = ph.fmt_value(k, value)
                 assert shown in text, (k, text)
 
 
@@ -299,3 +297,27 @@ def test_natural_phrasing_states_values_before_their_name() -> None:
 
     assert stated(plain) <= 2 < 10 <= stated(natural)
     assert all(not [i for i in validate_example(e) if i.severity == "error"] for e in natural)
+
+
+def test_near_misses_and_calls_are_worded_alike() -> None:
+    """`near_miss_rephrase`: near misses written in the plainer styles that rephrased calls
+    use; `questions` with `questions_any`: questions for any tool ("Can you ...?"). Without
+    them a question is much less often answered with a call than other wording is, and a
+    model learns "a question: no call"."""
+    def wording(shape: dict[str, float]) -> tuple[float, float, list[dict[str, Any]]]:
+        exs = list(quickstart_examples(sample_tools(), 400, seed=0, mix=QUICKSTART_MIX,
+                                       shape={**RECIPE_SHAPE, **shape}))
+        asks = Counter((bool(calls(e)), user_text(e).rstrip().endswith("?")) for e in exs)
+        p_call = [asks[(True, q)] / max(1, asks[(True, q)] + asks[(False, q)])
+                  for q in (True, False)]  # P(call | question), P(call | other wording)
+        return p_call[0], p_call[1], exs
+
+    q_before, other_before, plain = wording({})
+    q_after, other_after, balanced = wording({"near_miss_rephrase": 0.5, "questions": 0.7,
+                                              "questions_any": 1.0})
+    assert other_before - q_before > 0.12
+    assert other_after - q_after < (other_before - q_before) / 2
+    before = {e["id"]: user_text(e) for e in plain if "near_miss" in e["tags"]}
+    after = {e["id"]: user_text(e) for e in balanced if "near_miss" in e["tags"]}
+    assert sum(before[k] != after[k] for k in before) > len(before) // 3
+    assert all(not [i for i in validate_example(e) if i.severity == "error"] for e in balanced)

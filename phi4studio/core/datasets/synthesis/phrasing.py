@@ -47,8 +47,6 @@ def action(tool: Mapping[str, Any]) -> str:
 def fmt_value(name: str, value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
-        return str(int(value))  # people write "5", the call holds the number 5.0
     if isinstance(value, str):
         return f'"{value}"' if any(k in name.lower() for k in _QUOTED) else value
     if isinstance(value, list):
@@ -61,61 +59,6 @@ def fmt_value(name: str, value: Any) -> str:
 
 _ARG = ["{label} {value}", "{label}: {value}", "{value} as the {label}",
         "the {label} set to {value}"]
-
-# Verbs that lead yes/no option names (`include_cast`, `avoid_tolls`, `skip_weekends`): people
-# state the option as the action ("including the cast", "avoiding tolls"), not as "yes".
-_OPTION_VERBS = frozenset((
-    "include", "exclude", "avoid", "ignore", "skip", "use", "show", "hide", "allow", "enable",
-    "disable", "return", "add", "remove", "notify", "send", "sort", "round", "stop", "mop",
-    "keep", "apply", "check", "filter", "force", "save", "fetch", "calculate", "compute",
-    "consider", "account", "overwrite", "follow", "strip", "convert", "validate", "verify",
-    "print", "log", "cache", "retry", "recurse", "compress", "split", "merge", "normalize",
-    "lock"))
-
-
-def gerund(verb: str) -> str:
-    """include -> including, stop -> stopping, avoid -> avoiding."""
-    v = verb.lower()
-    if v.endswith("ie"):
-        return v[:-2] + "ying"
-    if v.endswith("e") and not v.endswith("ee") and len(v) > 2:
-        return v[:-1] + "ing"
-    if (len(v) <= 4 and re.fullmatch(r".*[^aeiou][aeiou][^aeiouwxy]", v)
-            and not re.search(r"[aeiou]{2}", v)):
-        return v + v[-1] + "ing"
-    return v + "ing"
-
-
-def option_phrase(name: str, value: bool, rng: random.Random) -> str:
-    """A yes/no option the way a request states it: `include_hourly` true -> "including
-    hourly", false -> "without including hourly"; `open_now` true -> "open now" or "with open
-    now"; `is_vegan` false -> "not vegan"."""
-    words = human(name).split()
-    if not words:
-        return "yes" if value else "no"
-    head, rest = words[0], " ".join(words[1:])
-    if head in _OPTION_VERBS and rest:
-        act = f"{gerund(head)} {rest}"
-        return act if value else rng.choice([f"without {act}", f"not {act}"])
-    if head in ("is", "has", "with") and rest:
-        if head == "has":
-            return f"with {rest}" if value else f"without {rest}"
-        return rest if value else f"not {rest}"
-    text = " ".join(words)
-    if len(words) == 1:  # `detailed`, `locked`
-        return rng.choice([text, f"{text}: yes"]) if value else f"not {text}"
-    if value:
-        return rng.choice([text, f"with {text}", f"{text} on"])
-    return rng.choice([f"without {text}", f"{text} off", f"no {text}"])
-
-
-def arg_text(style: str, name: str, value: Any, rng: random.Random,
-             tool: Mapping[str, Any] | None = None) -> str:
-    """One argument in a request: in `style` ("{label}: {value}"), or a yes/no option stated
-    as what it does."""
-    if isinstance(value, bool):
-        return option_phrase(name, value, rng)
-    return style.format(label=label(name, tool), value=fmt_value(name, value))
 
 
 def label(name: str, tool: Mapping[str, Any] | None = None) -> str:
@@ -134,7 +77,7 @@ def label(name: str, tool: Mapping[str, Any] | None = None) -> str:
 def describe_args(args: Mapping[str, Any], rng: random.Random,
                   tool: Mapping[str, Any] | None = None) -> str:
     style = rng.choice(_ARG)
-    parts = [arg_text(style, k, v, rng, tool) for k, v in args.items()]
+    parts = [style.format(label=label(k, tool), value=fmt_value(k, v)) for k, v in args.items()]
     if not parts:
         return ""
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]

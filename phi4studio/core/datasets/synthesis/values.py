@@ -18,10 +18,6 @@ from typing import Any
 from phi4studio.core.datasets.synthesis import vocab
 
 MAX_DEPTH = 6
-# The share of `number` values that are whole (people ask for 5 km as often as for 4.73 km); the
-# call writes them 5.0, so a model learns that a number parameter takes a float even where the
-# request wrote "5" (a list of floats with an int in it fails strict checkers such as BFCL's).
-WHOLE_NUMBERS = 0.3
 
 
 def _words(text: str) -> str:
@@ -177,10 +173,6 @@ class ValueSampler:
             return self._integer(schema, name)
         lo, hi = self._bounds(schema, name, False)
         value = round(self.rng.uniform(lo, hi), 2)
-        if hi - lo >= 2 and self.rng.random() < WHOLE_NUMBERS:
-            whole = float(round(value))  # 5.0: what "5" in a request becomes in the call
-            if lo <= whole <= hi:
-                return whole
         return min(max(value, lo), hi)
 
     # --- strings ----------------------------------------------------------------------------
