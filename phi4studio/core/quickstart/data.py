@@ -122,9 +122,8 @@ def plain_request(tool: Mapping[str, Any], args: Mapping[str, Any], rng: random.
                   natural: float = 0.0, questions: float = 0.35, any_tool: bool = False) -> str:
     """A request in one of the plainer styles (values with or without their names), or with
     probability `questions` a question (for tools that look something up or compute it, and
-    with `any_tool` for the others too: "Can you ...?"); with
-    probability `natural` an argument that fits is stated by its value before its name
-    ("metric units", "3 days")."""
+    with `any_tool` for the others too: "Can you ...?"). With probability `natural` an
+    argument that fits is stated by its value before its name ("metric units", "3 days")."""
     from phi4studio.core.datasets.synthesis import phrasing as ph
 
     act = ph.action(tool)
@@ -469,8 +468,8 @@ def quickstart_examples(
         src = gsyn if use_general else syn
         d: dict[str, Any] | None = None
         if scenario == "irrelevance" and rng.random() < shp["near_miss"]:
-            hard = shp.get("near_miss_hard", shp["hard_negatives"])
-            d = near_miss(src, i, rng, hard, shp["near_miss_one"], shp["near_miss_rephrase"],
+            d = near_miss(src, i, rng, shp["hard_negatives"], shp["near_miss_one"],
+                          shp["near_miss_rephrase"],
                           shp["questions"], shp["questions_any"] > 0)
         elif scenario == "parallel":
             draw = rng.random()
