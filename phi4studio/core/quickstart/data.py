@@ -12,6 +12,9 @@ what the flow measures (docs/quickstart.md has the experiments behind each choic
 - Phrasing (`rephrase`): a share of the requests is written again in plainer styles ("Get the
   current weather for a city for Lisbon.", "... with a days of 3", values without their names),
   closer to how people ask than the synthesizer's "Use city Lisbon" forms.
+- Wording (`natural`, `questions`, `questions_any`, `near_miss_rephrase`: measured, off by
+  default): values before their names ("metric units"), questions for any tool, near misses
+  worded like rephrased calls, so that wording does not tell a call from a decline.
 - Lists (`list_parallel`): a share of the parallel examples asks for one tool over a list of
   2-4 values of one parameter ("... for Lisbon, Porto and Oslo"), one call per value, in order.
 - Calls first (`preamble`: the share of call turns that keep the synthesizer's short preamble,
@@ -32,6 +35,7 @@ import random
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from phi4studio.core.datasets.schema import Example
@@ -68,6 +72,26 @@ _REQUESTS = ["{Action} for {args}.", "{Action} with {args}.", "{Action}: {args}.
              "Please {action}. {Args}.", "Help me {action} ({args}).", "{Args}: {action}."]
 _ASKS = ["Can you {action} for {args}?", "Could you {action}, with {args}?",
          "Would you {action} for {args}?", "Can you {action}? {args}?"]
+
+
+@dataclass(frozen=True)
+class Wording:
+    """How plain requests are worded (the shape's `natural`, `questions`, `questions_any`):
+    with probability `natural` an argument that fits is stated by its value before its name
+    ("metric units", "3 days"); with probability `questions` the request is a question (for
+    tools that look something up or compute it, and with `any_tool` for the others too:
+    "Can you ...?")."""
+
+    natural: float = 0.0
+    questions: float = 0.35
+    any_tool: bool = False
+
+    @classmethod
+    def of(cls, shape: Mapping[str, float]) -> Wording:
+        return cls(shape["natural"], shape["questions"], shape["questions_any"] > 0)
+
+
+PLAIN = Wording()
 _LISTS = ["{Action}{common} for each of these {label}s: {values}.",
           "{Action}{common}, for {values}.", "I need to {action} for {values}{common}.",
           "Please {action} for the {label} {values}{common}.",
@@ -119,11 +143,9 @@ def natural_arg(name: str, value: Any, tool: Mapping[str, Any]) -> str | None:
 
 
 def plain_request(tool: Mapping[str, Any], args: Mapping[str, Any], rng: random.Random,
-                  natural: float = 0.0, questions: float = 0.35, any_tool: bool = False) -> str:
-    """A request in one of the plainer styles (values with or without their names), or with
-    probability `questions` a question (for tools that look something up or compute it, and
-    with `any_tool` for the others too: "Can you ...?"). With probability `natural` an
-    argument that fits is stated by its value before its name ("metric units", "3 days")."""
+                  wording: Wording = PLAIN) -> str:
+    """A request in one of the plainer styles (values with or without their names), or a
+    question, worded as `wording` says."""
     from phi4studio.core.datasets.synthesis import phrasing as ph
 
     act = ph.action(tool)
@@ -132,20 +154,21 @@ def plain_request(tool: Mapping[str, Any], args: Mapping[str, Any], rng: random.
     style = rng.choice(_ARG_STYLES)
     parts = []
     for k, v in args.items():
-        nat = natural_arg(k, v, tool) if natural > 0 and rng.random() < natural else None
+        nat = natural_arg(k, v, tool) if wording.natural > 0 and \
+            rng.random() < wording.natural else None
         parts.append(nat or style.format(label=ph.label(k, tool), value=ph.fmt_value(k, v)))
     a = _and(parts)
-    if rng.random() < questions:
+    if rng.random() < wording.questions:
         asked = question(act, a, rng)
-        if asked is None and any_tool:
+        if asked is None and wording.any_tool:
             asked = rng.choice(_ASKS).format(action=act, args=a)
         if asked is not None:
             return asked
     return rng.choice(_REQUESTS).format(action=act, Action=_cap(act), args=a, Args=_cap(a))
 
 
-def rephrase(example: dict[str, Any], rng: random.Random, natural: float = 0.0,
-             questions: float = 0.35, any_tool: bool = False) -> dict[str, Any]:
+def rephrase(example: dict[str, Any], rng: random.Random, wording: Wording = PLAIN
+             ) -> dict[str, Any]:
     """The first request written again from the call it leads to (one call, no missing value)."""
     msgs = example["messages"]
     u = next((i for i, m in enumerate(msgs) if m["role"] == "user"), None)
@@ -156,8 +179,7 @@ def rephrase(example: dict[str, Any], rng: random.Random, natural: float = 0.0,
     if tool is None:
         return example
     new = [dict(m) for m in msgs]
-    new[u]["content"] = plain_request(tool, call["arguments"], rng, natural, questions,
-                                      any_tool)
+    new[u]["content"] = plain_request(tool, call["arguments"], rng, wording)
     return {**example, "messages": new, "tags": [*example["tags"], "rephrased"]}
 
 
@@ -321,7 +343,7 @@ _TUPLES = ["{Action}: {first}; {rest}.", "{Action} for {first}, and for {rest}."
            "{Action}. First {first}, then {rest}."]
 
 
-def varied_parallel(syn: Any, index: int, rng: random.Random, natural: float = 0.0
+def varied_parallel(syn: Any, index: int, rng: random.Random, wording: Wording = PLAIN
                     ) -> dict[str, Any] | None:
     """One tool called 2-3 times where each call changes one or two arguments of the first
     ("... for 6 ft and 80 kg, also for 5.6 ft and 60 kg"): one call per case, in order."""
@@ -359,7 +381,8 @@ def varied_parallel(syn: Any, index: int, rng: random.Random, natural: float = 0
                      for k in keys])
 
     if rng.random() < 0.5:
-        text = plain_request(tool, first, rng, natural) + " " + " ".join(
+        text = plain_request(tool, first, rng, replace(wording, questions=0.35, any_tool=False)
+                             ) + " " + " ".join(
             rng.choice(_AGAIN).format(args=args_text(c, varied)) for c in calls[1:])
     else:
         act = ph.action(tool)
@@ -397,8 +420,7 @@ def _join(parts: Sequence[str]) -> str:
 
 
 def near_miss(syn: Any, index: int, rng: random.Random, hard: float = 0.0, one: float = 0.0,
-              rephrased: float = 0.0, questions: float = 0.35, any_tool: bool = False
-              ) -> dict[str, Any] | None:
+              rephrased: float = 0.0, wording: Wording = PLAIN) -> dict[str, Any] | None:
     """A single-tool request asked while only other tools are offered, declined; with
     probability `hard` the offered tools are the ones most like the tool it needs, and with
     probability `one` a single tool is offered (else 1-3). A single offered tool is the shape
@@ -423,9 +445,8 @@ def near_miss(syn: Any, index: int, rng: random.Random, hard: float = 0.0, one: 
         offered=_join([ph.action(t) for t in offered]))
     if rephrased > 0 and rng.random() < rephrased:
         call = next(tc for m in base["messages"] for tc in m.get("tool_calls") or [])
-        user = {"role": "user", "content": plain_request(base["tools"][0], call["arguments"],
-                                                         rng, questions=questions,
-                                                         any_tool=any_tool)}
+        user = {"role": "user", "content": plain_request(
+            base["tools"][0], call["arguments"], rng, replace(wording, natural=0.0))}
     d = {**base, "messages": [*system, user, {"role": "assistant", "content": reply}],
          "tools": offered, "scenario": "irrelevance", "tags": [*base["tags"], "near_miss"]}
     return Example.model_validate(d).to_dict()
@@ -452,6 +473,7 @@ def quickstart_examples(
     from phi4studio.core.datasets.validation import validate_example
 
     shp = {**DEFAULT_SHAPE, **(shape or {})}
+    wording = Wording.of(shp)
     syn = Synthesizer(tools, seed=seed, mix=mix or QUICKSTART_MIX)
     gsyn: Any = None
     if shp["general"] > 0:
@@ -469,20 +491,19 @@ def quickstart_examples(
         d: dict[str, Any] | None = None
         if scenario == "irrelevance" and rng.random() < shp["near_miss"]:
             d = near_miss(src, i, rng, shp["hard_negatives"], shp["near_miss_one"],
-                          shp["near_miss_rephrase"],
-                          shp["questions"], shp["questions_any"] > 0)
+                          shp["near_miss_rephrase"], wording)
         elif scenario == "parallel":
             draw = rng.random()
             if draw < shp["list_parallel"]:
                 d = list_parallel(src, i, rng)
             elif draw < shp["list_parallel"] + shp["varied_parallel"]:
-                d = varied_parallel(src, i, rng, shp["natural"])
+                d = varied_parallel(src, i, rng, wording)
         if d is None:
             occurrence = seen.get((use_general, scenario), 0)
             seen[(use_general, scenario)] = occurrence + 1
             d = src.example(i, scenario, occurrence)
             if rng.random() < shp["rephrase"]:
-                d = rephrase(d, rng, shp["natural"], shp["questions"], shp["questions_any"] > 0)
+                d = rephrase(d, rng, wording)
             if scenario in ("multiple", "parallel") and rng.random() < shp["hard_negatives"]:
                 d = harden(d, src.tools, rng)
         if use_general:
