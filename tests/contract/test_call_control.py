@@ -14,6 +14,7 @@ from phi4studio.workers.inference.callcontrol import (
     RepeatWatch,
     barred,
     forced,
+    loop_next,
     token_probability,
 )
 
@@ -35,6 +36,17 @@ def test_forced_and_barred_keep_shape_and_dtype() -> None:
     b = barred(logits, 1)
     assert int(b.argmax()) == 2 and b[0, 0, 0] == 1.0
     assert logits[0, 0, 1] == 5.0  # the input is untouched
+
+
+def test_loop_next_names_the_token_that_continues_a_short_cycle() -> None:
+    assert loop_next([5] * 8, 8) == 5  # newline after newline
+    assert loop_next([5] * 7, 8) is None  # not long enough yet
+    assert loop_next([1, 2, 3] + [7, 9] * 4, 8) == 7  # `/1000/1000`: the cycle's next token
+    assert loop_next([1, 2, 3, 4] * 2, 8) is None  # two turns of a 4-cycle are not a loop
+    assert loop_next([1, 2, 3, 4] * 3, 8) == 1  # three turns are (a cycle of 4 needs 12)
+    assert loop_next(list(range(1, 10)) * 3, 8) is None  # longer cycles are left alone
+    assert loop_next([4, 4, 4, 6] + [4] * 7, 8) is None  # the run is broken inside the window
+    assert loop_next([], 8) is None
 
 
 def stream(text: str, watch: RepeatWatch) -> int | None:
@@ -89,3 +101,20 @@ def test_repeat_watch_sees_one_object_per_block() -> None:
     watch = RepeatWatch("<tool_call>")
     cut = stream(text, watch)
     assert cut == text.index("\n</tool_call>") and watch.calls == 1
+
+
+def test_a_call_cut_by_the_budget_is_found_after_the_complete_ones() -> None:
+    a = '{"name": "f", "arguments": {"x": 1}}'
+    blocks = f"<tool_call>{a}</tool_call>\n<tool_call>" + '{"name": "g", "arguments": {"s": "ab'
+    watch = RepeatWatch("<tool_call>")
+    cut = watch.unfinished(blocks)
+    assert cut is not None and blocks[:cut] + "</tool_call>" == f"<tool_call>{a}</tool_call>"
+    # the next call's marker alone, with no object yet, is cut too
+    assert RepeatWatch("<tool_call>").unfinished(f"<tool_call>{a}</tool_call>\n<tool_") is None
+    assert RepeatWatch("<tool_call>").unfinished(
+        f"<tool_call>{a}</tool_call>\n<tool_call>") == len(f"<tool_call>{a}")
+    array = "<tool_call>[" + a + ', {"name": "g", "arguments": {'
+    assert RepeatWatch("<tool_call>").unfinished(array) == len("<tool_call>[" + a)
+    # complete output, or a single call cut before it ends: nothing to keep or drop
+    assert RepeatWatch("<tool_call>").unfinished(f"<tool_call>{a}</tool_call>") is None
+    assert RepeatWatch("<tool_call>").unfinished('<tool_call>{"name": "f", "argu') is None

@@ -21,7 +21,7 @@ def test_round_trip_keeps_every_field() -> None:
         max_new_tokens=12, temperature=0.7, top_p=0.9, top_k=20, repetition_penalty=1.1,
         seed=3, guidance=Guidance.json_schema({"type": "object"}, ff_tokens=True),
         stop=["</tool_call>"], adapter="ft", add_special_tokens=False, echo_prompt=True,
-        calls=CallControl("<tool_call>", "</tool_call>", 0.4, 12, False),
+        calls=CallControl("<tool_call>", "</tool_call>", 0.4, 12, False, 0),
     )
     cmd = req.to_command()
     assert cmd["cmd"] == "generate" and cmd["id"] == req.id
@@ -74,6 +74,8 @@ def test_defaults_and_shortcuts() -> None:
          "calls: 'threshold'"),
         ({"prompt": "x", "calls": {"marker": "<c>", "text_tokens": 0}}, "bad_request",
          "calls: 'text_tokens'"),
+        ({"prompt": "x", "calls": {"marker": "<c>", "loop_tokens": -1}}, "bad_request",
+         "calls: 'loop_tokens'"),
     ],
 )
 def test_invalid_requests_name_the_field(fields: dict[str, object], code: str,

@@ -219,6 +219,29 @@ async def test_call_control_decides_call_or_text_by_probability(
     assert free["text"] == plain["text"] and free["p_call"] == always["p_call"]
 
 
+async def test_a_value_that_loops_inside_a_call_is_broken(client: InferenceClient) -> None:
+    """Inside a call, once the last `loop_tokens` tokens repeat a short cycle, the token that
+    would continue it is barred. The random model held to digits and slashes loops when left
+    alone (`/6/6/6/6333333...`), never with the guard, and writes the same text up to there."""
+    from phi4studio.workers.inference.callcontrol import loop_next
+
+    marker, run = "<tool_call>", 8
+    base = {"prompt": "Hello", "max_new_tokens": 80, "greedy": True,
+            "guidance": {"type": "regex", "text": marker + "[0-9/]+"}}
+    free = await client.complete({**base, "calls": {"marker": marker, "threshold": 0.0,
+                                                    "loop_tokens": 0}})
+    guarded = await client.complete({**base, "calls": {"marker": marker, "threshold": 0.0,
+                                                       "loop_tokens": run}})
+    ids_free, ids = free["token_ids"], guarded["token_ids"]
+    looping = [k for k in range(len(ids_free)) if ids_free[k] == loop_next(ids_free[:k], run)]
+    assert looping, f"the unguarded model was expected to loop: {free['text']!r}"
+    first = looping[0]
+    assert ids[:first] == ids_free[:first] and ids[first] != ids_free[first]
+    assert all(ids[k] != loop_next(ids[:k], run) for k in range(len(ids)))
+    assert "loops_broken" not in free and guarded["loops_broken"] >= 1
+    assert guarded["text"].startswith(marker) and guarded["completion_tokens"] == 80
+
+
 async def test_bad_requests_get_an_error_and_the_worker_keeps_serving(
     client: InferenceClient,
 ) -> None:

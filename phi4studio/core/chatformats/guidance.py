@@ -115,9 +115,12 @@ def lark_grammar(
         else:
             rows.append(f"TEXT: /(.|\\n)+/ & ~/(.|\\n)*{_regex_escape(syntax.open)}(.|\\n)*/")
     if syntax.shape == "object":
-        rep = "*" if max_calls is None else f"{{0,{max(max_calls - 1, 0)}}}"
         sep = _lit(syntax.between) + " " if syntax.between else ""
-        rows.append(f"calls: call ({sep}call){rep}")
+        if max_calls is not None and max_calls <= 1:
+            rows.append("calls: call")  # Lark refuses a repeat range of {0,0}
+        else:
+            rep = "*" if max_calls is None else f"{{0,{max_calls - 1}}}"
+            rows.append(f"calls: call ({sep}call){rep}")
         rows.append(f"call: {_marker(open_, syntax)} payload {_marker(close, syntax)}".rstrip())
     else:
         rows.append(f"calls: {_marker(open_, syntax)} payload {_marker(close, syntax)}".rstrip())
@@ -180,6 +183,14 @@ def _clean(schema: Any, strict: bool, prefix: str) -> Any:
         "properties" in out and "type" not in out and "$ref" not in out
     )
     if strict and is_object and "additionalProperties" not in out:
+        # A required key the schema does not describe (BFCL's `population`: required adults,
+        # children, singles, no properties) stays allowed, with any value: closing the object
+        # over it would make the schema unsatisfiable, and llguidance refuses the grammar.
+        found = out.get("properties")
+        props: dict[str, Any] = found if isinstance(found, dict) else {}
+        loose = [k for k in out.get("required") or () if isinstance(k, str) and k not in props]
+        if loose:
+            out["properties"] = {**props, **{k: {} for k in loose}}
         out["additionalProperties"] = False
     return out
 

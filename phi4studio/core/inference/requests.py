@@ -62,6 +62,9 @@ class Guidance:
         return {"type": self.type, "text": self.text, "ff_tokens": self.ff_tokens}
 
 
+LOOP_TOKENS = 24  # CallControl.loop_tokens: a looping value is broken after this many tokens
+
+
 @dataclass(frozen=True)
 class CallControl:
     """Tool-call decoding the grammar cannot express (docs/inference.md, "Call control").
@@ -78,6 +81,10 @@ class CallControl:
     - `stop_repeats`: a call that repeats one already made in this answer, to the character,
       ends it: the output is cut after the call before it and closed with `close` (the
       syntax's end of a call list, e.g. `]</tool_call>`).
+    - `loop_tokens`: inside a call, once the last `loop_tokens` tokens repeat a cycle of at
+      most 8 tokens (`/1000/1000/1000...`, a run of newlines), the token that would continue
+      the cycle is barred at the next step, so the value ends instead of filling the budget
+      and leaving the call invalid JSON. 0: off.
     """
 
     marker: str
@@ -85,10 +92,12 @@ class CallControl:
     threshold: float | None = None
     text_tokens: int | None = None
     stop_repeats: bool = True
+    loop_tokens: int = LOOP_TOKENS
 
     def to_wire(self) -> dict[str, Any]:
         return {"marker": self.marker, "close": self.close, "threshold": self.threshold,
-                "text_tokens": self.text_tokens, "stop_repeats": self.stop_repeats}
+                "text_tokens": self.text_tokens, "stop_repeats": self.stop_repeats,
+                "loop_tokens": self.loop_tokens}
 
     @classmethod
     def from_wire(cls, value: Any) -> CallControl | None:
@@ -105,9 +114,10 @@ class CallControl:
             threshold = _float(value, "threshold", low=0.0, high=1.0)
             text_tokens = _int(value, "text_tokens", None, low=1)
             repeats = _bool(value, "stop_repeats", True)
+            loop = _int(value, "loop_tokens", LOOP_TOKENS, low=0)
         except RequestError as exc:
             raise RequestError(f"calls: {exc.message}") from exc
-        return cls(marker, close, threshold, text_tokens, repeats is not False)
+        return cls(marker, close, threshold, text_tokens, repeats is not False, loop)
 
 
 def new_request_id() -> str:

@@ -1,9 +1,10 @@
 """Tool-call control during decoding (`GenerateRequest.calls`, docs/inference.md).
 
 What a grammar cannot express: deciding call-or-text by probability mass at the first step,
-stopping a text answer early, and ending a call list at the first call that repeats an earlier
-one. Pure functions over logits (numpy) and text, so they are tested without a model; the
-engine applies them through onnxruntime-genai's `get_logits`/`set_logits`.
+stopping a text answer early, ending a call list at the first call that repeats an earlier
+one (or at a call the token budget cut off), and ending a value that loops. Pure functions
+over logits (numpy) and text, so they are tested without a model; the engine applies them
+through onnxruntime-genai's `get_logits`/`set_logits`.
 """
 
 from __future__ import annotations
@@ -40,6 +41,49 @@ def barred(logits: Any, token_id: int) -> Any:
     return out
 
 
+LOOP_PERIOD = 8  # the longest token cycle `loop_next` looks for
+
+
+def loop_next(ids: list[int], run: int, max_period: int = LOOP_PERIOD) -> int | None:
+    """The token that would continue a loop at the end of `ids`, else None.
+
+    A loop: the last `run` tokens (at least three turns of the cycle) repeat a cycle of
+    `max_period` tokens or fewer, the shortest such cycle is taken. Small tuned models fall
+    into one inside a value (`/1000/1000/1000...`, newline after newline) and stay there until
+    the token budget cuts the call, which is then invalid JSON (`escaped` ends the value).
+    """
+    n = len(ids)
+    for period in range(1, max_period + 1):
+        span = max(run, 3 * period)
+        if n < span:
+            continue
+        tail = ids[n - span:]
+        if all(tail[i] == tail[i - period] for i in range(period, span)):
+            return ids[n - period]
+    return None
+
+
+LOOP_PENALTY = 1e4  # the gap between `escaped`'s tiers, far wider than any logits' range
+
+
+def escaped(logits: Any, token_id: int, *tiers: Any) -> Any:
+    """Logits that leave a loop (`loop_next`): the token that continues it is barred, and the
+    tokens of each tier go before those of the tiers after it and before all others (each
+    group keeping its order). The engine's tiers: tokens that start with a closing quote, then
+    tokens that start with `@` (an address's local part, which cannot end before its `@`).
+    Where the grammar allows no token of a tier (inside a number, say), the next tier or the
+    model's next choice other than the loop's token stands."""
+    import numpy as np
+
+    out = np.array(logits, copy=True)
+    kept = [(ids, out[..., ids].copy()) for ids in tiers]
+    out -= LOOP_PENALTY * (len(tiers) + 1)
+    for rank, (ids, values) in enumerate(kept):
+        out[..., ids] = values - LOOP_PENALTY * rank
+    out[..., token_id] = BARRED
+    return out
+
+
 class RepeatWatch:
     """Watches streamed text for a tool call that repeats an earlier call of the same answer.
 
@@ -61,6 +105,17 @@ class RepeatWatch:
     @property
     def calls(self) -> int:
         return len(self._calls)
+
+    def unfinished(self, text: str) -> int | None:
+        """Where to cut `text` (the end of the last complete call) when a call began after it
+        and is still open: the token budget ran out inside it. None when nothing is open."""
+        self.feed(text)
+        if not self._calls:
+            return None
+        end = self._calls[-1][1]
+        if self._start is not None or self.marker in text[end:]:
+            return end
+        return None
 
     def feed(self, text: str) -> int | None:
         if self._i is None:

@@ -28,7 +28,9 @@ from phi4studio.core.inference.requests import (
 from phi4studio.workers.inference.callcontrol import (
     RepeatWatch,
     barred,
+    escaped,
     forced,
+    loop_next,
     token_probability,
 )
 
@@ -102,6 +104,7 @@ class Engine:
         self._add_special: bool | None = None
         self.eos_ids: set[int] = set()
         self.context_length = 0
+        self._ender_ids: tuple[list[int], list[int]] | None = None
 
     # --- loading ----------------------------------------------------------------------------
     def load(self, provider: str = "auto", notify: Notify | None = None) -> None:
@@ -335,6 +338,8 @@ class Engine:
         marker_ids = self.encode(control.marker, False) if control is not None else []
         pending: list[int] = []  # marker tokens still to write (decided: a call)
         watch = RepeatWatch(control.marker) if control and control.stop_repeats else None
+        loop_run = control.loop_tokens if control is not None else 0
+        in_call = False  # the call marker has been written
         if control is not None and marker_ids:
             try:
                 if self._decide(gen, control.threshold, marker_ids[0], result):
@@ -358,6 +363,13 @@ class Engine:
                 break
             if pending and new_ids:  # the rest of a decided call's marker
                 gen.set_logits(forced(gen.get_logits(), pending[len(new_ids)]))
+            elif loop_run and in_call:
+                cycle = loop_next(new_ids, loop_run)
+                # a value looping: end it (CallControl.loop_tokens), though not right after a
+                # lone backslash, where a quote would be escaped rather than end the string
+                if cycle is not None and (len(text) - len(text.rstrip("\\"))) % 2 == 0:
+                    gen.set_logits(escaped(gen.get_logits(), cycle, *self._enders()))
+                    result["loops_broken"] = result.get("loops_broken", 0) + 1
             gen.generate_next_token()
             # Read what was appended to the sequence: with guidance a step can append several
             # tokens (fast-forward) or none (the grammar ended: the end-of-sequence token is
@@ -376,6 +388,8 @@ class Engine:
                 on_token(tid, piece)
                 before = len(text)
                 text += piece
+                if loop_run and not in_call and control is not None:
+                    in_call = control.marker in text
                 if req.stop and piece:
                     hit = stop_strings_hit(text, req.stop, before)
                     if hit is not None:
@@ -411,12 +425,29 @@ class Engine:
                 reason = STOP_CONTEXT
             else:
                 reason = STOP_EOS  # the grammar ended the output
+        if reason in (STOP_MAX_TOKENS, STOP_CONTEXT) and watch is not None and control:
+            cut = watch.unfinished(text)
+            if cut is not None:  # the budget ran out inside a later call: keep those before
+                text = text[:cut] + control.close
+                result["cut_call_dropped"] = 1
         # The text is what was streamed, piece by piece (the stream decoder joins multi-byte
         # characters split across tokens); a stop string ends it.
         if stop_hit is not None:
             text = text[: text.find(stop_hit) + len(stop_hit)]
             result["stop_string"] = stop_hit
         return self._finish(result, new_ids, text, reason, t_start, t_prefill, t_first, t_end)
+
+    def _enders(self) -> tuple[list[int], list[int]]:
+        """Token ids whose text starts with a double quote (what ends a JSON string), and those
+        that start with `@` (what ends an email address's local part): found once, by decoding
+        the vocabulary, the first time a loop is broken (about 0.1 s for 49k tokens)."""
+        if self._ender_ids is None:
+            size = self.genai_config.get("model", {}).get("vocab_size")
+            pieces = [(i, self._tok.decode([i])) for i in range(size if isinstance(size, int)
+                                                                 else 0)]
+            self._ender_ids = ([i for i, p in pieces if p.startswith('"')],
+                               [i for i, p in pieces if p.startswith("@")])
+        return self._ender_ids
 
     @staticmethod
     def _decide(gen: Any, threshold: float | None, first: int, result: dict[str, Any]) -> bool:

@@ -188,6 +188,33 @@ def test_onnxruntime_genai_phi4_mini_special_token_markers(ort_phi4_mini_model: 
     _check_guided_output(fmt, text, spec, "lark_grammar")
 
 
+def test_a_required_key_without_a_schema_stays_allowed_when_objects_are_closed(
+        ort_model: Any) -> None:
+    """BFCL's waste_calculation requires `population` to hold adults, children and singles
+    but describes none of them. Closing that object (strict guidance) made the schema
+    unsatisfiable: llguidance refused the grammar and the call was generated unguided."""
+    og, model = ort_model
+    population = {"type": "object", "required": ["adults", "children", "singles"],
+                  "properties": {}}
+    tool = {"name": "waste", "description": "d", "inputSchema": {
+        "type": "object", "properties": {"population": population,
+                                         "location": {"type": "string", "enum": ["LA"]}},
+        "required": ["population", "location"]}}
+    fmt = get_format("hermes")
+    spec = fmt.guidance([tool], require_call=True, max_calls=1)
+    call = spec.payload_schema.get("items", spec.payload_schema)["oneOf"][0]
+    args = call["properties"]["arguments"]
+    inner = args["properties"]["population"]
+    assert inner["additionalProperties"] is False
+    assert inner["properties"] == {"adults": {}, "children": {}, "singles": {}}
+    assert tool["inputSchema"]["properties"]["population"]["properties"] == {}  # untouched
+    prompt = fmt.render_prompt([{"role": "user", "content": "Waste for LA?"}], [tool])
+    text = _generate(og, model, prompt, spec, seed=2, max_new=40)  # compiles, and holds
+    # the random model's value for `adults` (any JSON) may not end; the object's shape holds
+    assert text.startswith('<tool_call>\n{"name": "waste", "arguments": {"population": '
+                           '{"adults": '), text
+
+
 def test_onnxruntime_genai_rejects_a_broken_grammar(ort_model: Any) -> None:
     og, model = ort_model
     params = og.GeneratorParams(model)
