@@ -202,6 +202,10 @@ class Runner:
             data = await self.generate(prompt, None, self.max_new_tokens)
         if data.get("stop_reason") == "repeated_call":
             notes.append("stopped at a repeated call")
+        if data.get("cut_call_dropped"):
+            notes.append("a call the token budget cut off was dropped")
+        if data.get("loops_broken"):
+            notes.append(f"a looping value was ended ({data['loops_broken']} step(s))")
         if data.get("stop_reason") == "stopped" and self.cancelled():
             raise _Cancelled()
         text = str(data.get("text") or "")

@@ -253,8 +253,11 @@ def test_call_threshold_uses_calls_first_grammar_and_records_p_call(
         seen.append((guidance, calls))
         first = "<tool_response" not in prompt.rsplit("<|im_start|>user\n", 1)[1]
         text = oracle(prompt)
-        return {"text": text, "stop_reason": "repeated_call" if first else "eos",
-                "p_call": 0.75 if first else 0.2, "completion_tokens": 5}
+        if first:
+            return {"text": text, "stop_reason": "repeated_call", "p_call": 0.75,
+                    "completion_tokens": 5}
+        return {"text": text, "stop_reason": "max_tokens", "p_call": 0.2, "completion_tokens": 5,
+                "cut_call_dropped": 1, "loops_broken": 2}
 
     asyncio.run(Runner(run, gen, FMT, guided="grammar", call_threshold=0.5, text_tokens=8,
                        stop_repeats=True).run())
@@ -265,6 +268,9 @@ def test_call_threshold_uses_calls_first_grammar_and_records_p_call(
     turns = run.results()[0]["turns"]
     assert [t["p_call"] for t in turns] == [0.75, 0.2]
     assert turns[0]["notes"] == ["stopped at a repeated call"] and turns[0]["correct"]
+    assert turns[1]["notes"] == ["a call the token budget cut off was dropped",
+                                 "a looping value was ended (2 step(s))"]
+    assert control.loop_tokens == 24  # looping values are ended whenever call control is on
     # without a threshold: the usual grammar (text may precede calls), no control at all
     seen.clear()
     (tmp_path / "b").mkdir()
