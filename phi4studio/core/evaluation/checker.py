@@ -349,9 +349,33 @@ def expected_from_call(call: Mapping[str, Any], tool: Mapping[str, Any] | None) 
     acceptable value; an optional parameter it leaves out may be left out or given its schema
     default."""
     args = call.get("arguments")
+    return {str(call.get("name")): _possible_object(args, {"inputSchema": _schema_of(tool)})}
+
+
+def _schema_of(tool: Mapping[str, Any] | None) -> Any:
+    return (tool or {}).get("inputSchema") or (tool or {}).get("parameters") or {}
+
+
+def _possible_object(args: Any, holder: Mapping[str, Any], nest: bool = True) -> PossibleAnswer:
+    """An object's given values as BFCL's possible answers (each key: a list of acceptable
+    values), the keys it leaves out that its schema makes optional allowed out or at their
+    default. A value that is itself an object, or a list of objects, is written the same way
+    one level down (`nest`), as BFCL's dict checker reads it; deeper values stay as given."""
     args = dict(args) if isinstance(args, Mapping) else {}
-    possible: PossibleAnswer = {k: [v] for k, v in args.items()}
-    props, required = _properties(tool)
+    props, required = _properties(holder)
+    possible: PossibleAnswer = {}
+    for key, value in args.items():
+        found = props.get(key)
+        prop: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
+        items = prop.get("items")
+        item: Mapping[str, Any] = items if isinstance(items, Mapping) else {}
+        if nest and isinstance(value, Mapping):
+            possible[key] = [_possible_object(value, {"inputSchema": prop}, False)]
+        elif (nest and isinstance(value, list) and value
+              and all(isinstance(v, Mapping) for v in value)):
+            possible[key] = [[_possible_object(v, {"inputSchema": item}, False) for v in value]]
+        else:
+            possible[key] = [value]
     for param, prop in props.items():
         if param in possible or param in required:
             continue
@@ -359,7 +383,7 @@ def expected_from_call(call: Mapping[str, Any], tool: Mapping[str, Any] | None) 
         if isinstance(prop, Mapping) and "default" in prop:
             options.append(prop["default"])
         possible[param] = options
-    return {str(call.get("name")): possible}
+    return possible
 
 
 def required_params(expected: ExpectedCall) -> list[str]:

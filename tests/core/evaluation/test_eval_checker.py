@@ -131,3 +131,34 @@ def test_reference_calls_become_possible_answers() -> None:
     assert check_call(tool, ok, exp).valid
     assert not check_call(tool, {"name": "w", "arguments": {"city": "Oslo", "days": 2}},
                           exp).valid
+
+
+def test_reference_calls_with_objects_become_bfcl_dict_answers() -> None:
+    """A dataset call holding an object (`reminder`) or a list of objects: BFCL's dict checker
+    reads each key's acceptable values as a list. Written as the bare object, every check of
+    such a call raised TypeError and the case was lost."""
+    tool = {"name": "event", "inputSchema": {"type": "object", "properties": {
+        "title": {"type": "string"},
+        "reminder": {"type": "object", "properties": {
+            "minutes_before": {"type": "integer"},
+            "method": {"type": "string", "default": "popup"}}, "required": ["minutes_before"]},
+        "stops": {"type": "array", "items": {"type": "object", "properties": {
+            "city": {"type": "string"}, "meta": {"type": "object"}}}}},
+        "required": ["title"]}}
+    ref = {"name": "event", "arguments": {"title": "Gym", "reminder": {"minutes_before": 15},
+                                          "stops": [{"city": "Oslo", "meta": {"a": 1}}]}}
+    exp = expected_from_call(ref, tool)
+    assert exp["event"]["reminder"] == [{"minutes_before": [15], "method": ["", "popup"]}]
+    assert exp["event"]["stops"] == [[{"city": ["Oslo"], "meta": [{"a": 1}]}]]
+    assert check_call(tool, ref, exp).valid
+    with_default = {"name": "event", "arguments": {
+        "title": "Gym", "reminder": {"minutes_before": 15, "method": "popup"},
+        "stops": [{"city": "oslo", "meta": {"a": 1}}]}}
+    assert check_call(tool, with_default, exp).valid
+    for wrong in ({"minutes_before": 5}, {"minutes_before": 15, "method": "email"}, {}):
+        bad = {"name": "event", "arguments": {**ref["arguments"], "reminder": wrong}}
+        verdict = check_call(tool, bad, exp)
+        assert not verdict.valid and verdict.error_type.startswith("value_error:dict")
+    other_stop = {"name": "event", "arguments": {**ref["arguments"],
+                                                  "stops": [{"city": "Rome", "meta": {"a": 1}}]}}
+    assert not check_call(tool, other_stop, exp).valid
