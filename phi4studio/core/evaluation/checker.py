@@ -77,7 +77,11 @@ def bfcl_type(schema: Any) -> str:
 
 
 def _properties(tool: Mapping[str, Any] | None) -> tuple[dict[str, Any], list[str]]:
-    schema = (tool or {}).get("inputSchema") or (tool or {}).get("parameters") or {}
+    return _schema_properties((tool or {}).get("inputSchema") or (tool or {}).get("parameters"))
+
+
+def _schema_properties(schema: Any) -> tuple[dict[str, Any], list[str]]:
+    """An object schema's properties and required names (empty where it has none)."""
     props = schema.get("properties") if isinstance(schema, Mapping) else None
     required = schema.get("required") if isinstance(schema, Mapping) else None
     return (dict(props) if isinstance(props, Mapping) else {},
@@ -348,32 +352,26 @@ def expected_from_call(call: Mapping[str, Any], tool: Mapping[str, Any] | None) 
     """A reference call (a dataset's) as a possible answer: each given value is the one
     acceptable value; an optional parameter it leaves out may be left out or given its schema
     default."""
-    args = call.get("arguments")
-    return {str(call.get("name")): _possible_object(args, {"inputSchema": _schema_of(tool)})}
+    schema = (tool or {}).get("inputSchema") or (tool or {}).get("parameters")
+    return {str(call.get("name")): _possible_object(call.get("arguments"), schema)}
 
 
-def _schema_of(tool: Mapping[str, Any] | None) -> Any:
-    return (tool or {}).get("inputSchema") or (tool or {}).get("parameters") or {}
-
-
-def _possible_object(args: Any, holder: Mapping[str, Any], nest: bool = True) -> PossibleAnswer:
+def _possible_object(args: Any, schema: Any, nest: bool = True) -> PossibleAnswer:
     """An object's given values as BFCL's possible answers (each key: a list of acceptable
     values), the keys it leaves out that its schema makes optional allowed out or at their
     default. A value that is itself an object, or a list of objects, is written the same way
     one level down (`nest`), as BFCL's dict checker reads it; deeper values stay as given."""
     args = dict(args) if isinstance(args, Mapping) else {}
-    props, required = _properties(holder)
+    props, required = _schema_properties(schema)
     possible: PossibleAnswer = {}
     for key, value in args.items():
-        found = props.get(key)
-        prop: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
-        items = prop.get("items")
-        item: Mapping[str, Any] = items if isinstance(items, Mapping) else {}
+        prop = props.get(key)
         if nest and isinstance(value, Mapping):
-            possible[key] = [_possible_object(value, {"inputSchema": prop}, False)]
+            possible[key] = [_possible_object(value, prop, False)]
         elif (nest and isinstance(value, list) and value
               and all(isinstance(v, Mapping) for v in value)):
-            possible[key] = [[_possible_object(v, {"inputSchema": item}, False) for v in value]]
+            item = prop.get("items") if isinstance(prop, Mapping) else None
+            possible[key] = [[_possible_object(v, item, False) for v in value]]
         else:
             possible[key] = [value]
     for param, prop in props.items():

@@ -63,7 +63,7 @@ def loop_next(ids: list[int], run: int, max_period: int = LOOP_PERIOD) -> int | 
     return None
 
 
-LOOP_PENALTY = 1e4  # the gap between `escaped`'s tiers, far wider than any logits' range
+LOOP_PENALTY = 1e3  # the gap between `escaped`'s tiers, wider than a model's logits range
 
 
 def escaped(logits: Any, token_id: int, *tiers: Any) -> Any:
