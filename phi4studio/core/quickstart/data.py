@@ -35,10 +35,18 @@ import random
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from phi4studio.core.datasets.schema import Example
+from phi4studio.core.quickstart.wording import (
+    ARG_STYLES,
+    PLAIN,
+    Wording,
+    and_list,
+    cap,
+    plain_request,
+)
 
 QUICKSTART_MIX: dict[str, float] = {
     "single": 0.20, "multiple": 0.25, "parallel": 0.20, "irrelevance": 0.25,
@@ -48,7 +56,7 @@ DEFAULT_SHAPE: dict[str, float] = {"first_turn": 1.0, "near_miss": 0.5, "rephras
                                    "list_parallel": 0.0, "general": 0.0, "hard_negatives": 0.0,
                                    "varied_parallel": 0.0, "preamble": 1.0, "near_miss_one": 0.0,
                                    "natural": 0.0, "near_miss_rephrase": 0.0, "questions": 0.35,
-                                   "questions_any": 0.0}
+                                   "questions_any": 0.0, "missing_pairs": 0.0}
 # The recipe's shaping (docs/quickstart.md, "Experiments": the best measured on SmolLM2-135M;
 # the broad catalog did not help there and is left to `--set data.shape.general=0.3`).
 RECIPE_SHAPE: dict[str, float] = {**DEFAULT_SHAPE, "near_miss": 0.7, "rephrase": 0.5,
@@ -65,33 +73,6 @@ _DECLINE = [
 ]
 
 
-_ARG_STYLES = ["{label} {value}", "{label}: {value}", "{label} of {value}", "a {label} of {value}",
-               "{value} for the {label}", "{value}"]
-_REQUESTS = ["{Action} for {args}.", "{Action} with {args}.", "{Action}: {args}.",
-             "Could you {action} for {args}?", "I want to {action}, {args}.",
-             "Please {action}. {Args}.", "Help me {action} ({args}).", "{Args}: {action}."]
-_ASKS = ["Can you {action} for {args}?", "Could you {action}, with {args}?",
-         "Would you {action} for {args}?", "Can you {action}? {args}?"]
-
-
-@dataclass(frozen=True)
-class Wording:
-    """How plain requests are worded (the shape's `natural`, `questions`, `questions_any`):
-    with probability `natural` an argument that fits is stated by its value before its name
-    ("metric units", "3 days"); with probability `questions` the request is a question (for
-    tools that look something up or compute it, and with `any_tool` for the others too:
-    "Can you ...?")."""
-
-    natural: float = 0.0
-    questions: float = 0.35
-    any_tool: bool = False
-
-    @classmethod
-    def of(cls, shape: Mapping[str, float]) -> Wording:
-        return cls(shape["natural"], shape["questions"], shape["questions_any"] > 0)
-
-
-PLAIN = Wording()
 _LISTS = ["{Action}{common} for each of these {label}s: {values}.",
           "{Action}{common}, for {values}.", "I need to {action} for {values}{common}.",
           "Please {action} for the {label} {values}{common}.",
@@ -99,72 +80,6 @@ _LISTS = ["{Action}{common} for each of these {label}s: {values}.",
 _LABELLED_LISTS = [_LISTS[0], _LISTS[3], "{Action}{common}. Do it for the {label} {values}.",
                    "{Action}{common}, once for each {label}: {values}."]
 
-
-def _cap(text: str) -> str:
-    return text[:1].upper() + text[1:]
-
-
-def _and(parts: Sequence[str]) -> str:
-    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
-
-
-_ASKING = re.compile(r"^(?:get|find|retrieve|look up|fetch|return|check|list|calculate|compute"
-                     r"|determine|estimate)\s+(?:the\s+|a\s+|an\s+)?(.+)$", re.I)
-
-
-def question(act: str, args: str, rng: random.Random) -> str | None:
-    """"Get the current weather for a city" -> "What is the current weather for a city, for
-    Lisbon?": a question form for tools that look something up or compute it."""
-    m = _ASKING.match(act)
-    if m is None:
-        return None
-    what = m.group(1)
-    return rng.choice(["What is the {w} for {a}?", "What's the {w}, with {a}?",
-                       "Can you tell me the {w}? {A}.", "I'd like to know the {w} for {a}."]
-                      ).format(w=what, a=args, A=_cap(args))
-
-
-def natural_arg(name: str, value: Any, tool: Mapping[str, Any]) -> str | None:
-    """An argument stated by its value before a one-word name, as people write it: an enum
-    value ("metric units", "high priority", "work calendar") or a count of a plural noun
-    ("3 days"). None where that form does not fit."""
-    from phi4studio.core.datasets.synthesis import phrasing as ph
-
-    lab = ph.label(name, tool)
-    if not re.fullmatch(r"[a-z]+", lab):
-        return None
-    schema = (((tool.get("inputSchema") or {}).get("properties") or {}).get(name) or {})
-    if isinstance(value, str) and isinstance(schema, Mapping) and schema.get("enum"):
-        return f"{value} {lab}"
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and lab.endswith("s") \
-            and not lab.endswith("ss"):
-        return f"{ph.fmt_value(name, value)} {lab}"
-    return None
-
-
-def plain_request(tool: Mapping[str, Any], args: Mapping[str, Any], rng: random.Random,
-                  wording: Wording = PLAIN) -> str:
-    """A request in one of the plainer styles (values with or without their names), or a
-    question, worded as `wording` says."""
-    from phi4studio.core.datasets.synthesis import phrasing as ph
-
-    act = ph.action(tool)
-    if not args:
-        return _cap(act) + "."
-    style = rng.choice(_ARG_STYLES)
-    parts = []
-    for k, v in args.items():
-        nat = natural_arg(k, v, tool) if wording.natural > 0 and \
-            rng.random() < wording.natural else None
-        parts.append(nat or style.format(label=ph.label(k, tool), value=ph.fmt_value(k, v)))
-    a = _and(parts)
-    if rng.random() < wording.questions:
-        asked = question(act, a, rng)
-        if asked is None and wording.any_tool:
-            asked = rng.choice(_ASKS).format(action=act, args=a)
-        if asked is not None:
-            return asked
-    return rng.choice(_REQUESTS).format(action=act, Action=_cap(act), args=a, Args=_cap(a))
 
 
 def rephrase(example: dict[str, Any], rng: random.Random, wording: Wording = PLAIN
@@ -235,15 +150,15 @@ def list_parallel(syn: Any, index: int, rng: random.Random) -> dict[str, Any] | 
     common = {k: v for k, v in args.items() if k != param}
     common_text = ""
     if common:
-        style = rng.choice(_ARG_STYLES[:4])
-        common_text = " with " + _and([style.format(label=ph.label(k, tool),
+        style = rng.choice(ARG_STYLES[:4])
+        common_text = " with " + and_list([style.format(label=ph.label(k, tool),
                                                     value=ph.fmt_value(k, v))
                                        for k, v in common.items()])
     act = ph.action(tool)
     # with other arguments in the request, the list says which parameter its values are for
     user = rng.choice(_LISTS if not common else _LABELLED_LISTS).format(
-        Action=_cap(act), action=act, common=common_text, label=ph.label(param, tool),
-        values=_and([ph.fmt_value(param, c[param]) for c in calls]))
+        Action=cap(act), action=act, common=common_text, label=ph.label(param, tool),
+        values=and_list([ph.fmt_value(param, c[param]) for c in calls]))
     tcs = [{"id": f"call_{i + 1}", "name": tool["name"], "arguments": c}
            for i, c in enumerate(calls)]
     msgs: list[dict[str, Any]] = [m for m in base["messages"][:1] if m["role"] == "system"]
@@ -376,8 +291,8 @@ def varied_parallel(syn: Any, index: int, rng: random.Random, wording: Wording =
     varied = [k for k in first if any(c[k] != first[k] for c in calls)]
 
     def args_text(c: Mapping[str, Any], keys: Sequence[str]) -> str:
-        style = rng.choice(_ARG_STYLES[:4])
-        return _and([style.format(label=ph.label(k, tool), value=ph.fmt_value(k, c[k]))
+        style = rng.choice(ARG_STYLES[:4])
+        return and_list([style.format(label=ph.label(k, tool), value=ph.fmt_value(k, c[k]))
                      for k in keys])
 
     if rng.random() < 0.5:
@@ -387,10 +302,10 @@ def varied_parallel(syn: Any, index: int, rng: random.Random, wording: Wording =
     else:
         act = ph.action(tool)
         common = [k for k in first if k not in varied]
-        lead = _cap(act) + (" with " + args_text(first, common) if common else "")
+        lead = cap(act) + (" with " + args_text(first, common) if common else "")
         text = rng.choice(_TUPLES).format(
             Action=lead, first=args_text(first, varied),
-            rest=_and([args_text(c, varied) for c in calls[1:]]))
+            rest=and_list([args_text(c, varied) for c in calls[1:]]))
     msgs: list[dict[str, Any]] = [m for m in base["messages"][:1] if m["role"] == "system"]
     msgs += [{"role": "user", "content": text},
              {"role": "assistant", "content": "", "tool_calls": [
@@ -470,7 +385,6 @@ def quickstart_examples(
     user's tools: many more tools, names and argument types to read, so the model learns to
     read an offered tool list rather than the user's few tools by heart."""
     from phi4studio.core.datasets.synthesis import Synthesizer
-    from phi4studio.core.datasets.validation import validate_example
 
     shp = {**DEFAULT_SHAPE, **(shape or {})}
     wording = Wording.of(shp)
@@ -480,7 +394,10 @@ def quickstart_examples(
         gtools = list(general) if general is not None else general_tools()
         gsyn = Synthesizer(gtools, seed=seed + 7919, mix=mix or QUICKSTART_MIX)
     seen: dict[tuple[bool, str], int] = {}
+    made = 0
     for i, scenario in enumerate(syn.plan(n)):
+        if made >= n:  # contrast pairs filled the last places of the plan
+            break
         if cancelled is not None and i % 20 == 0 and cancelled():
             from phi4studio.core.jobs import JobCancelled
 
@@ -488,6 +405,7 @@ def quickstart_examples(
         rng = random.Random(f"{seed}:shape:{i}")
         use_general = gsyn is not None and rng.random() < shp["general"]
         src = gsyn if use_general else syn
+        group: list[dict[str, Any]] = []
         d: dict[str, Any] | None = None
         if scenario == "irrelevance" and rng.random() < shp["near_miss"]:
             d = near_miss(src, i, rng, shp["hard_negatives"], shp["near_miss_one"],
@@ -498,7 +416,12 @@ def quickstart_examples(
                 d = list_parallel(src, i, rng)
             elif draw < shp["list_parallel"] + shp["varied_parallel"]:
                 d = varied_parallel(src, i, rng, wording)
-        if d is None:
+        elif scenario == "missing_info_or_error" and shp["missing_pairs"] > 0 and \
+                rng.random() < shp["missing_pairs"]:
+            from phi4studio.core.quickstart.contrast import missing_pair
+
+            group = list(missing_pair(src, i, rng, wording) or ())
+        if d is None and not group:
             occurrence = seen.get((use_general, scenario), 0)
             seen[(use_general, scenario)] = occurrence + 1
             d = src.example(i, scenario, occurrence)
@@ -506,20 +429,34 @@ def quickstart_examples(
                 d = rephrase(d, rng, wording)
             if scenario in ("multiple", "parallel") and rng.random() < shp["hard_negatives"]:
                 d = harden(d, src.tools, rng)
-        if use_general:
-            d = {**d, "tools": [{**t, "inputSchema": without_examples(t.get("inputSchema"))}
-                                for t in d["tools"]]}
-        if rng.random() < shp["first_turn"]:
-            d = first_turn(d)
-        if rng.random() >= shp["preamble"]:
-            d = calls_first(d)
-        d["source"] = SOURCE
-        d["id"] = f"qs-{seed}-{i:05d}"
-        bad = [x for x in validate_example(d) if x.severity == "error"]
-        if bad:  # never expected: the synthesizer's examples are valid, and so are the cuts
-            raise ValueError(f"example {d['id']} is invalid: {bad[0].path}: {bad[0].message}")
-        if progress is not None and i % 20 == 0:
-            progress(i / max(n, 1), f"{i} of {n} example(s)")
-        yield d
+        for k, ex in enumerate(group or [d]):
+            if made >= n:
+                break
+            ex = _finish(ex, rng, shp, use_general)
+            ex["id"] = f"qs-{seed}-{i:05d}" + ("" if k == 0 else f"-{k}")
+            made += 1
+            if progress is not None and made % 20 == 0:
+                progress(made / max(n, 1), f"{made} of {n} example(s)")
+            yield ex
     if progress is not None:
         progress(1.0, f"{n} example(s)")
+
+
+def _finish(d: dict[str, Any], rng: random.Random, shp: Mapping[str, float],
+            use_general: bool) -> dict[str, Any]:
+    """The shaping every example gets last (the broad catalog's schemas without examples, the
+    first-turn cut, calls first) and its check."""
+    from phi4studio.core.datasets.validation import validate_example
+
+    if use_general:
+        d = {**d, "tools": [{**t, "inputSchema": without_examples(t.get("inputSchema"))}
+                            for t in d["tools"]]}
+    if rng.random() < shp["first_turn"]:
+        d = first_turn(d)
+    if rng.random() >= shp["preamble"]:
+        d = calls_first(d)
+    d["source"] = SOURCE
+    bad = [x for x in validate_example(d) if x.severity == "error"]
+    if bad:  # never expected: the synthesizer's examples are valid, and so are the cuts
+        raise ValueError(f"example {d.get('id')} is invalid: {bad[0].path}: {bad[0].message}")
+    return d

@@ -19,7 +19,6 @@ from phi4studio.core.quickstart.data import (
     QUICKSTART_MIX,
     RECIPE_SHAPE,
     general_tools,
-    natural_arg,
     quickstart_examples,
     similar_tools,
 )
@@ -29,6 +28,7 @@ from phi4studio.core.quickstart.recipe import (
     apply_override,
     parse_override,
 )
+from phi4studio.core.quickstart.wording import natural_arg
 
 
 def calls(example: dict[str, Any]) -> list[dict[str, Any]]:
@@ -321,3 +321,37 @@ def test_near_misses_and_calls_are_worded_alike() -> None:
     after = {e["id"]: user_text(e) for e in balanced if "near_miss" in e["tags"]}
     assert sum(before[k] != after[k] for k in before) > len(before) // 3
     assert all(not [i for i in validate_example(e) if i.severity == "error"] for e in balanced)
+
+
+def test_missing_pairs_ask_for_the_value_the_twin_request_states() -> None:
+    """`missing_pairs`: a request without one required value, answered by asking for it, next
+    to the same request with the value, answered by the call; the same tools offered, the
+    wording alike, and still exactly n examples. Off by default: the recipe's data of
+    earlier flows stays the same."""
+    shape = {**RECIPE_SHAPE, "missing_pairs": 1.0}
+    exs = list(quickstart_examples(sample_tools(), 200, seed=2, mix=QUICKSTART_MIX,
+                                   shape=shape))
+    assert len(exs) == 200 and len({e["id"] for e in exs}) == 200
+    assert all(not [i for i in validate_example(e) if i.severity == "error"] for e in exs)
+    by_id = {e["id"]: e for e in exs}
+    asks = [e for e in exs if "pair" in e["tags"] and not calls(e)]
+    assert len(asks) >= 12
+    for ask in asks:
+        twin = by_id.get(ask["id"] + "-1")
+        if twin is None:  # the last place of the plan: the twin did not fit in n
+            continue
+        assert ask["scenario"] == "missing_info_or_error" and "missing_info" in ask["tags"]
+        assert twin["tools"] == ask["tools"]
+        (call,) = calls(twin)
+        tool = next(t for t in twin["tools"] if t["name"] == call["name"])
+        asked_for = [k for k in tool["inputSchema"]["required"]
+                     if ph.label(k, tool) in ask["messages"][-1]["content"]]
+        assert asked_for, ask["messages"][-1]["content"]
+        value = ph.fmt_value(asked_for[0], call["arguments"][asked_for[0]])
+        assert value in user_text(twin) and value not in user_text(ask)
+        # worded alike: the twin's request is the asking one with the value added
+        shared = set(user_text(ask).split()) & set(user_text(twin).split())
+        assert len(shared) >= len(set(user_text(ask).split())) * 0.6
+    plain = list(quickstart_examples(sample_tools(), 200, seed=2, mix=QUICKSTART_MIX,
+                                     shape=RECIPE_SHAPE))
+    assert not [e for e in plain if "pair" in e["tags"]]
