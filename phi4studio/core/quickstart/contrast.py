@@ -6,6 +6,9 @@ answers, so the model learns what the difference is.
   alike and offer the same tools. Without the pair, asking and calling come from different
   requests, and a small model learns "a request for a tool: call it" and fills in a value the
   user never gave (docs/quickstart.md, session 6).
+- Near-miss pairs (`near_miss_pairs`): a near miss (a request declined because the tool it
+  needs is not offered) next to the same request with that tool offered as well, answered by
+  the call. Only the tool list differs, so the tool list is what decides.
 """
 
 from __future__ import annotations
@@ -82,3 +85,18 @@ def missing_pair(syn: Any, index: int, rng: random.Random, wording: Any = None
         "scenario": "single" if len(offered) == 1 else "multiple",
         "tags": [*base["tags"], "pair"]}).to_dict()
     return ask, calls
+
+
+def offered_twin(decline: dict[str, Any], base: dict[str, Any], rng: random.Random
+                 ) -> dict[str, Any]:
+    """The near miss `decline` with the tool its request needs offered too, answered by the
+    call: `base` is the single-call example the near miss was made from (its tool and call)."""
+    tool = base["tools"][0]
+    call = next(tc for m in base["messages"] for tc in m.get("tool_calls") or [])
+    offered = [*decline["tools"], tool]
+    rng.shuffle(offered)
+    msgs = [*decline["messages"][:-1],
+            {"role": "assistant", "content": "", "tool_calls": [{**call, "id": "call_1"}]}]
+    return Example.model_validate({
+        **decline, "id": f"{decline['id']}-call", "messages": msgs, "tools": offered,
+        "scenario": "multiple", "tags": [*base["tags"], "pair"]}).to_dict()

@@ -56,7 +56,8 @@ DEFAULT_SHAPE: dict[str, float] = {"first_turn": 1.0, "near_miss": 0.5, "rephras
                                    "list_parallel": 0.0, "general": 0.0, "hard_negatives": 0.0,
                                    "varied_parallel": 0.0, "preamble": 1.0, "near_miss_one": 0.0,
                                    "natural": 0.0, "near_miss_rephrase": 0.0, "questions": 0.35,
-                                   "questions_any": 0.0, "missing_pairs": 0.0}
+                                   "questions_any": 0.0, "missing_pairs": 0.0,
+                                   "near_miss_pairs": 0.0}
 # The recipe's shaping (docs/quickstart.md, "Experiments": the best measured on SmolLM2-135M;
 # the broad catalog did not help there and is left to `--set data.shape.general=0.3`).
 RECIPE_SHAPE: dict[str, float] = {**DEFAULT_SHAPE, "near_miss": 0.7, "rephrase": 0.5,
@@ -410,6 +411,12 @@ def quickstart_examples(
         if scenario == "irrelevance" and rng.random() < shp["near_miss"]:
             d = near_miss(src, i, rng, shp["hard_negatives"], shp["near_miss_one"],
                           shp["near_miss_rephrase"], wording)
+            if d is not None and shp["near_miss_pairs"] > 0 and \
+                    rng.random() < shp["near_miss_pairs"]:
+                from phi4studio.core.quickstart.contrast import offered_twin
+
+                group = [{**d, "tags": [*d["tags"], "pair"]},
+                         offered_twin(d, src.example(i, "single"), rng)]
         elif scenario == "parallel":
             draw = rng.random()
             if draw < shp["list_parallel"]:

@@ -355,3 +355,25 @@ def test_missing_pairs_ask_for_the_value_the_twin_request_states() -> None:
     plain = list(quickstart_examples(sample_tools(), 200, seed=2, mix=QUICKSTART_MIX,
                                      shape=RECIPE_SHAPE))
     assert not [e for e in plain if "pair" in e["tags"]]
+
+
+def test_near_miss_pairs_call_when_the_needed_tool_is_offered_too() -> None:
+    """`near_miss_pairs`: a near miss (declined: the tool its request needs is not offered)
+    next to the same request with that tool offered too, answered by the call."""
+    shape = {**RECIPE_SHAPE, "near_miss_pairs": 1.0}
+    exs = list(quickstart_examples(sample_tools(), 200, seed=4, mix=QUICKSTART_MIX,
+                                   shape=shape))
+    assert len(exs) == 200 and len({e["id"] for e in exs}) == 200
+    assert all(not [i for i in validate_example(e) if i.severity == "error"] for e in exs)
+    by_id = {e["id"]: e for e in exs}
+    declines = [e for e in exs if "near_miss" in e["tags"]]
+    pairs = [(e, by_id[e["id"] + "-1"]) for e in declines if e["id"] + "-1" in by_id]
+    assert len(pairs) >= len(declines) - 1 >= 20  # the last twin may not fit in n
+    for decline, twin in pairs:
+        assert not calls(decline) and "pair" in decline["tags"]
+        (call,) = calls(twin)
+        offered = {t["name"] for t in decline["tools"]}
+        assert call["name"] not in offered
+        assert {t["name"] for t in twin["tools"]} == offered | {call["name"]}
+        assert user_text(twin) == user_text(decline)
+        assert twin["messages"][:-1] == decline["messages"][:-1]
