@@ -396,9 +396,13 @@ def quickstart_examples(
         gsyn = Synthesizer(gtools, seed=seed + 7919, mix=mix or QUICKSTART_MIX)
     seen: dict[tuple[bool, str], int] = {}
     made = 0
+    owed: Counter[str] = Counter()  # places a pair's second example took, by scenario
     for i, scenario in enumerate(syn.plan(n)):
-        if made >= n:  # contrast pairs filled the last places of the plan
+        if made >= n:  # pairs whose scenario had no later place left filled the plan's end
             break
+        if owed[scenario] > 0:
+            owed[scenario] -= 1
+            continue
         if cancelled is not None and i % 20 == 0 and cancelled():
             from phi4studio.core.jobs import JobCancelled
 
@@ -439,6 +443,8 @@ def quickstart_examples(
         for k, ex in enumerate(group or [d]):
             if made >= n:
                 break
+            if k > 0:  # the pair's second example takes a later place of its scenario
+                owed[ex["scenario"]] += 1
             ex = _finish(ex, rng, shp, use_general)
             ex["id"] = f"qs-{seed}-{i:05d}" + ("" if k == 0 else f"-{k}")
             made += 1
