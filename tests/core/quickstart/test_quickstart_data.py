@@ -377,3 +377,8 @@ def test_near_miss_pairs_call_when_the_needed_tool_is_offered_too() -> None:
         assert {t["name"] for t in twin["tools"]} == offered | {call["name"]}
         assert user_text(twin) == user_text(decline)
         assert twin["messages"][:-1] == decline["messages"][:-1]
+    # each twin took a later place of its scenario: the mix is the one without pairs
+    plain = Counter(e["scenario"] for e in quickstart_examples(
+        sample_tools(), 200, seed=4, mix=QUICKSTART_MIX, shape=RECIPE_SHAPE))
+    paired = Counter(e["scenario"] for e in exs)
+    assert all(abs(paired[k] - plain[k]) <= 2 for k in QUICKSTART_MIX), (plain, paired)
