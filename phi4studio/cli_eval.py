@@ -3,6 +3,7 @@
     phi4studio eval --model DIR [--adapter NAME] --suite bfcl:simple_python,bfcl:multiple,dataset:ID
                     [--limit N] [--guided [grammar|calls]] [--max-new-tokens N] [--json]
                     [--call-threshold P] [--text-tokens N] [--stop-repeats]
+                    [--ask-missing]
     phi4studio eval --resume RUN               continue a stopped run (id or folder)
     phi4studio eval compare A B [--metric accuracy] [--min-improvement 0.05] [--alpha 0.05]
                     [--relative] [--by category|scenario|suite] [--html FILE] [--json]
@@ -53,6 +54,9 @@ def add_parser(sub: Any, bench_sub: Any) -> None:
                    help="with --call-threshold: stop a text answer after N tokens")
     p.add_argument("--stop-repeats", action="store_true",
                    help="end a call list at the first call that repeats one of the answer")
+    p.add_argument("--ask-missing", action="store_true",
+                   help="withhold calls that give a required value the conversation does not "
+                        "state; the answer asks for it instead")
     p.add_argument("--format", help="chat format (default: detected from the model)")
     p.add_argument("--provider", default="auto")
     p.add_argument("--step-limit", type=int, default=20)
@@ -139,7 +143,7 @@ def _evaluate(ws: Any, a: argparse.Namespace) -> int:
                             max_new_tokens=a.max_new_tokens, format=a.format,
                             provider=a.provider, step_limit=a.step_limit,
                             call_threshold=a.call_threshold, text_tokens=a.text_tokens,
-                            stop_repeats=a.stop_repeats)
+                            stop_repeats=a.stop_repeats, ask_missing=a.ask_missing)
         run_dir = create_run(ws, config)
     stop = threading.Event()
 

@@ -49,6 +49,9 @@ class EvalConfig:
     call_threshold: float | None = None
     text_tokens: int | None = None
     stop_repeats: bool = False
+    # withhold calls that give a required value the conversation does not state, and ask for
+    # it instead (core.inference.grounding)
+    ask_missing: bool = False
     format: str | None = None  # chat format name; None: detected from the model folder
     provider: str = "auto"
     step_limit: int = 20
@@ -237,7 +240,7 @@ async def evaluate(run_path: Path, *, on_event: Callable[[Event], None] | None =
                     step_limit=cfg.step_limit, benchmarks_root=benchmarks_root,
                     on_progress=progress, cancelled=cancelled,
                     call_threshold=cfg.call_threshold, text_tokens=cfg.text_tokens,
-                    stop_repeats=cfg.stop_repeats)
+                    stop_repeats=cfg.stop_repeats, ask_missing=cfg.ask_missing)
     try:
         summary = await runner.run()
     finally:

@@ -6,7 +6,9 @@ is appended to results.jsonl at once (results.py), so a cancelled or crashed run
 first case without a result; a case cut short is run again from its start, never half-kept.
 
 Prompts are rendered by the model's chat format (`core.chatformats`), and outputs read back by
-it. Guided decoding (`guided`): "off"; "grammar" (the format's Lark grammar: free text, or text
+it. With `ask_missing`, an answer whose calls give a required value the conversation does not
+state is scored as the question asking for it (core.inference.grounding). Guided decoding
+(`guided`): "off"; "grammar" (the format's Lark grammar: free text, or text
 then calls of the offered tools; declining stays possible); "calls" (a JSON array of at least
 one call: only where every item expects a call).
 """
@@ -54,6 +56,7 @@ class Answer:
     stop_reason: str | None = None
     notes: list[str] = field(default_factory=list)
     p_call: float | None = None  # the model's probability of starting a call (CallControl)
+    withheld: list[dict[str, Any]] = field(default_factory=list)  # calls with made-up values
 
     def record(self, with_prompt: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {"raw": self.raw, "calls": self.calls,
@@ -66,6 +69,8 @@ class Answer:
             out["prompt"] = self.prompt
         if self.notes:
             out["notes"] = self.notes
+        if self.withheld:
+            out["withheld"] = self.withheld
         return out
 
 
@@ -76,7 +81,7 @@ class Runner:
                  on_progress: ProgressFn | None = None,
                  cancelled: Callable[[], bool] = lambda: False,
                  call_threshold: float | None = None, text_tokens: int | None = None,
-                 stop_repeats: bool = False) -> None:
+                 stop_repeats: bool = False, ask_missing: bool = False) -> None:
         if guided not in GUIDED_MODES:
             raise ValueError(f"guided must be one of {GUIDED_MODES}")
         self.run_dir = run
@@ -91,6 +96,7 @@ class Runner:
         self.call_threshold = call_threshold
         self.text_tokens = text_tokens
         self.stop_repeats = stop_repeats
+        self.ask_missing = ask_missing
         self._guidance_cache: dict[str, tuple[str, str] | None] = {}
 
     # --- the loop ---------------------------------------------------------------------------
@@ -214,8 +220,22 @@ class Runner:
         else:
             parsed = self.fmt.parse(text)
         calls = [{"name": c["name"], "arguments": c["arguments"]} for c in parsed.tool_calls]
+        content = str(parsed.content or "")
+        withheld: list[dict[str, Any]] = []
+        if self.ask_missing and calls:
+            from phi4studio.core.inference.grounding import (
+                ask_text,
+                conversation_text,
+                ungrounded_calls,
+            )
+
+            missing = ungrounded_calls(calls, tools, conversation_text(messages))
+            if missing:
+                withheld, calls, content = calls, [], ask_text(missing)
+                notes.append("calls withheld, required values not in the conversation: " +
+                             ", ".join(f"{n}.{k}" for n, keys in missing for k in keys))
         return Answer(prompt=prompt, raw=text, calls=calls, parse_errors=list(parsed.errors),
-                      content=str(parsed.content or ""),
+                      content=content, withheld=withheld,
                       ttft_s=_num(data.get("ttft_s")), total_s=_num(data.get("total_s")),
                       tokens=_int(data.get("completion_tokens")),
                       stop_reason=data.get("stop_reason"), notes=notes,

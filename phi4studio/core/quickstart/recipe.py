@@ -32,8 +32,11 @@ BFCL_SUITES: tuple[tuple[str, int], ...] = (
 DATASET_SUITE = "dataset"  # the flow's own dataset: its held-out test split
 # Tool-call decoding for the evaluations (core.inference.CallControl; docs/quickstart.md): call
 # when a call is the more likely answer (P >= 0.5, not greedy's single likeliest token), stop a
-# text answer after 16 tokens (only calls are scored), end a call list at a repeated call.
-EVAL_DECODING: dict[str, Any] = {"call_threshold": 0.5, "text_tokens": 16, "stop_repeats": True}
+# text answer after 16 tokens (only calls are scored), end a call list at a repeated call, and
+# ask for a required value the conversation does not state instead of calling with a made-up
+# one (core.inference.grounding).
+EVAL_DECODING: dict[str, Any] = {"call_threshold": 0.5, "text_tokens": 16, "stop_repeats": True,
+                                 "ask_missing": True}
 
 
 @dataclass(frozen=True)

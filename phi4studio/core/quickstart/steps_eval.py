@@ -47,9 +47,10 @@ def resolved_suites(ctx: StepContext) -> tuple[list[tuple[str, int | None]], lis
     return out, notes
 
 
-DECODING = ("call_threshold", "text_tokens", "stop_repeats")  # EvalConfig's call control
+# EvalConfig's tool-call decoding control
+DECODING = ("call_threshold", "text_tokens", "stop_repeats", "ask_missing")
 _DECODING_DEFAULTS: dict[str, Any] = {"call_threshold": None, "text_tokens": None,
-                                      "stop_repeats": False}
+                                      "stop_repeats": False, "ask_missing": False}
 
 
 def decoding(evaluation: dict[str, Any]) -> dict[str, Any]:

@@ -277,3 +277,33 @@ def test_call_threshold_uses_calls_first_grammar_and_records_p_call(
     run2 = make_run(tmp_path / "b", model_dir, [example(1)], guided="grammar")
     asyncio.run(Runner(run2, gen, FMT, guided="grammar").run())
     assert "start: TEXT | TEXT? calls" in seen[0][0][1] and seen[0][1] is None
+
+
+def test_ask_missing_withholds_a_call_with_a_made_up_value(tmp_path: Path,
+                                                          model_dir: Path) -> None:
+    """With `ask_missing`, calls giving a required value the conversation does not state are
+    withheld (kept in the record) and the answer asks for it: a missing-information case
+    becomes right; a call whose value the user gave stands."""
+    missing = {"id": "ask", "tools": [WEATHER], "scenario": "missing_info_or_error",
+               "split": "test", "messages": [
+                   {"role": "user", "content": "What's the weather like?"},
+                   {"role": "assistant", "content": "Which city?"}]}
+
+    def guesser(prompt: str) -> str:
+        last_user = prompt.rsplit("<|im_start|>user\n", 1)[1]
+        return oracle(prompt) if "Weather in" in last_user else calls_text(
+            ("weather", {"city": "Lisbon"}))
+
+    results = {}
+    for ask in (False, True):
+        (tmp_path / str(ask)).mkdir()
+        run = make_run(tmp_path / str(ask), model_dir, [missing, example(0)])
+        asyncio.run(Runner(run, Scripted(guesser), FMT, ask_missing=ask).run())
+        results[ask] = {r["id"].rsplit("/", 1)[-1]: r for r in run.results()}
+    assert not results[False]["ask"]["ok"] and results[True]["ask"]["ok"]
+    turn = results[True]["ask"]["turns"][0]
+    assert turn["calls"] == [] and turn["withheld"] == [
+        {"name": "weather", "arguments": {"city": "Lisbon"}}]
+    assert turn["notes"] == ["calls withheld, required values not in the conversation: "
+                             "weather.city"]
+    assert results[True]["ex0"]["ok"] and "withheld" not in results[True]["ex0"]["turns"][0]

@@ -111,6 +111,11 @@ class NewRunPanel(QWidget):
             "greedy: the likeliest token decides.")
         self.stop_repeats = QCheckBox("End a call list at a repeated call", self)
         self.stop_repeats.setChecked(False)  # as EvalConfig and `phi4studio eval`: off unless asked
+        self.ask_missing = QCheckBox("Ask for required values the request does not give", self)
+        self.ask_missing.setChecked(False)
+        self.ask_missing.setToolTip(
+            "Withhold a call that gives a required value the conversation does not state "
+            "(a made-up path, city or query); the answer asks for it instead.")
         self.run_btn = QPushButton("Run evaluation", self)
         self.run_btn.clicked.connect(self.run_clicked)
         self.resume_btn = QPushButton("Resume", self)
@@ -138,6 +143,7 @@ class NewRunPanel(QWidget):
         form.addRow("Max tokens", self.max_tokens)
         form.addRow("Call when P >=", self.call_threshold)
         form.addRow("", self.stop_repeats)
+        form.addRow("", self.ask_missing)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(form)
@@ -208,11 +214,12 @@ class NewRunPanel(QWidget):
 
     def decoding(self) -> dict[str, Any]:
         """The call control the form asks for (EvalConfig's call_threshold, text_tokens,
-        stop_repeats)."""
+        stop_repeats, ask_missing)."""
         value = self.call_threshold.value()
         threshold = None if value < 0 else round(value, 2)
         return {"call_threshold": threshold, "text_tokens": 16 if threshold is not None else None,
-                "stop_repeats": self.stop_repeats.isChecked()}
+                "stop_repeats": self.stop_repeats.isChecked(),
+                "ask_missing": self.ask_missing.isChecked()}
 
     def checked_suites(self) -> list[str]:
         out = []

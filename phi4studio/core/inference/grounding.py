@@ -1,0 +1,145 @@
+"""Grounded arguments: is a required value of a call stated in the conversation, or made up?
+
+A small tuned model asked "write this to a file" with no path does not ask for the path: it
+calls `write_file` with `"path": "/home/user/workspace/file.txt"` (docs/quickstart.md, session
+7). `ungrounded(call, tool, conversation)` names the required arguments whose values appear
+nowhere in what the user (or a tool result) said, and `ask_text` words the question the
+assistant asks instead. The evaluation's and playground's `ask_missing` option uses them to
+withhold such a call.
+
+What counts as stated, leniently (a value the request words differently must still pass):
+- a number: the same number written in the conversation (1e-9, 200,000, 10% for 0.1, the
+  words one to twenty, thirty ... ninety, hundred, thousand);
+- a string: one of its words (letters or digits, 3 characters or more, or a number) in the
+  conversation: "New York, NY" passes on "New York", "/home/ana/notes.md" on "notes.md".
+  Words of the tool's own definition do not count (a request that words the tool's
+  description, "write text to a file", states no path); a value made only of such words
+  passes;
+- an enum value, a boolean, null: always (the schema offers them, the request need not name
+  them); an array or object: one grounded item.
+Optional arguments are not checked: a model may leave them out or give their default.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+_WORD = re.compile(r"[a-z0-9]+")
+_NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?(?:e[-+]?\d+)?",
+                     re.I)
+_UNITS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen "
+          "fourteen fifteen sixteen seventeen eighteen nineteen twenty")
+_TENS = "thirty forty fifty sixty seventy eighty ninety"
+_NUMBER_WORDS = {w: float(i) for i, w in enumerate(_UNITS.split(" "))}
+_NUMBER_WORDS.update({w: float(10 * (i + 3)) for i, w in enumerate(_TENS.split(" "))})
+_NUMBER_WORDS.update({"hundred": 100.0, "thousand": 1000.0, "million": 1e6, "dozen": 12.0,
+                      "once": 1.0, "twice": 2.0, "single": 1.0, "double": 2.0, "half": 0.5})
+
+
+def conversation_text(messages: Iterable[Mapping[str, Any]]) -> str:
+    """What the user and the tools said: the text a call's values may come from."""
+    return "\n".join(str(m.get("content") or "") for m in messages
+                     if m.get("role") in ("user", "tool"))
+
+
+class _Said:
+    """The words and numbers of a conversation, read once."""
+
+    def __init__(self, text: str, common: Iterable[str] = ()) -> None:
+        low = text.lower()
+        self.common = frozenset(common)
+        self.words = set(_WORD.findall(low))
+        self.numbers: list[float] = []
+        for m in _NUMBER.finditer(low):
+            s = m.group(0).replace(",", "")
+            if not any(ch.isdigit() for ch in s):
+                continue
+            try:
+                x = float(s)
+            except ValueError:
+                continue
+            self.numbers.append(x)
+            if low[m.end():m.end() + 1] == "%":
+                self.numbers.append(x / 100.0)
+        self.numbers += [v for w, v in _NUMBER_WORDS.items() if w in self.words]
+
+    def number(self, x: float) -> bool:
+        return any(math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12) for y in self.numbers)
+
+    def string(self, s: str) -> bool:
+        words = [w for w in _WORD.findall(s.lower())
+                 if (len(w) >= 3 or w.isdigit()) and w not in self.common]
+        if not words:
+            return True  # nothing to look for ("", "x", "-")
+        return any(w in self.words for w in words) or any(
+            self.number(float(w)) for w in words if w.isdigit())
+
+
+def _leaves(value: Any) -> Iterator[Any]:
+    if isinstance(value, Mapping):
+        for v in value.values():
+            yield from _leaves(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _leaves(v)
+    else:
+        yield value
+
+
+def _grounded(value: Any, schema: Any, said: _Said) -> bool:
+    if value is None or isinstance(value, bool):
+        return True
+    if isinstance(schema, Mapping) and (schema.get("enum") or "const" in schema):
+        return True
+    if isinstance(value, (int, float)):
+        return said.number(float(value))
+    if isinstance(value, str):
+        return said.string(value)
+    leaves = list(_leaves(value))
+    return not leaves or any(_grounded(v, None, said) for v in leaves)
+
+
+def ungrounded(call: Mapping[str, Any], tool: Mapping[str, Any] | None,
+               conversation: str) -> list[str]:
+    """The required arguments of `call` whose values the conversation does not state (none
+    where the tool is unknown: a call to an unknown tool is another kind of error)."""
+    if tool is None:
+        return []
+    schema = tool.get("inputSchema") or tool.get("parameters") or {}
+    if not isinstance(schema, Mapping):
+        return []
+    props = schema.get("properties") or {}
+    args = call.get("arguments")
+    if not isinstance(args, Mapping):
+        return []
+    said = _Said(conversation, _WORD.findall(json.dumps(tool, default=str).lower()))
+    return [k for k in schema.get("required") or []
+            if k in args and not _grounded(args[k], props.get(k) if isinstance(props, Mapping)
+                                           else None, said)]
+
+
+def ungrounded_calls(calls: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]],
+                     conversation: str) -> list[tuple[str, list[str]]]:
+    """(tool name, ungrounded required arguments) of each call that has any."""
+    by_name = {str(t.get("name")): t for t in tools}
+    out = []
+    for c in calls:
+        missing = ungrounded(c, by_name.get(str(c.get("name"))), conversation)
+        if missing:
+            out.append((str(c.get("name")), missing))
+    return out
+
+
+def ask_text(missing: Sequence[tuple[str, list[str]]]) -> str:
+    """The question asked instead of calls with made-up values: "Which path should I use for
+    write_file?"."""
+    parts = []
+    for name, keys in missing:
+        labels = [k.replace("_", " ") for k in keys]
+        what = labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
+        parts.append(f"Which {what} should I use for {name}?")
+    return " ".join(parts)

@@ -1,0 +1,78 @@
+"""Grounded arguments (core/inference/grounding.py): a required value the conversation does not
+state is found; values the request words differently still pass."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from phi4studio.core.inference.grounding import (
+    ask_text,
+    conversation_text,
+    ungrounded,
+    ungrounded_calls,
+)
+
+WRITE = {"name": "write_file", "description": "Write text to a file in the user's workspace.",
+         "inputSchema": {"type": "object", "properties": {
+             "path": {"type": "string", "description": "Absolute path of the file"},
+             "content": {"type": "string"},
+             "mode": {"type": "string", "enum": ["overwrite", "append"]}},
+             "required": ["path", "content", "mode"]}}
+WEATHER = {"name": "get_weather", "description": "Current weather for a city.",
+           "inputSchema": {"type": "object", "properties": {
+               "city": {"type": "string"}, "days": {"type": "integer"},
+               "units": {"type": "string"}}, "required": ["city"]}}
+PHYSICS = {"name": "potential", "description": "Electrostatic potential.",
+           "inputSchema": {"type": "object", "properties": {
+               "charge": {"type": "number"}, "distance": {"type": "number"},
+               "rate": {"type": "number"}, "years": {"type": "integer"},
+               "tags": {"type": "array", "items": {"type": "string"}}},
+               "required": ["charge", "distance", "rate", "years", "tags"]}}
+
+
+def call(name: str, **args: Any) -> dict[str, Any]:
+    return {"name": name, "arguments": args}
+
+
+def test_made_up_values_are_found() -> None:
+    said = "Write text to a file in my workspace: 'TODO: rotate the keys'."
+    made_up = call("write_file", path="/home/user/workspace/file.txt",
+                   content="TODO: rotate the keys", mode="overwrite")
+    # the path's words are the tool's own ("file", "workspace", "user") or not said ("home")
+    assert ungrounded(made_up, WRITE, said) == ["path"]
+    assert ungrounded(call("get_weather", city="Lisbon"), WEATHER,
+                      "Get the current weather for a city.") == ["city"]
+    assert ungrounded(call("get_weather", city="Lisbon", days=3), WEATHER,
+                      "Weather for a city, 3 days.") == ["city"]  # optional days not checked
+
+
+def test_values_worded_differently_pass() -> None:
+    assert ungrounded(call("get_weather", city="New York, NY"), WEATHER,
+                      "What's the weather in New York?") == []
+    assert ungrounded(call("write_file", path="/home/ana/notes.md", content="hi",
+                           mode="append"), WRITE, "Add 'hi' to notes.md please") == []
+    numbers = call("potential", charge=1e-9, distance=200000, rate=0.1, years=5,
+                   tags=["x-ray", "unrelated"])
+    said = "A charge of 1e-9 at 200,000 m, a 10% rate, for five years; tag it x-ray."
+    assert ungrounded(numbers, PHYSICS, said) == []
+    assert ungrounded(numbers, PHYSICS, "A charge of 2e-9 at 100 m, 7% for six years.") == [
+        "charge", "distance", "rate", "years", "tags"]
+
+
+def test_tool_results_count_and_unknown_tools_are_left_alone() -> None:
+    messages = [{"role": "system", "content": "Lisbon is nice."},
+                {"role": "user", "content": "Where am I? Then get the weather there."},
+                {"role": "tool", "content": '{"city": "Porto"}'}]
+    text = conversation_text(messages)
+    assert "Lisbon" not in text  # the system turn is not the user's
+    assert ungrounded_calls([call("get_weather", city="Porto"),
+                             call("get_weather", city="Lisbon"),
+                             call("nope", city="Lisbon")], [WEATHER], text) == [
+        ("get_weather", ["city"])]
+    assert ungrounded(call("get_weather", city=""), WEATHER, text) == []  # nothing to look for
+
+
+def test_the_question_names_what_is_missing() -> None:
+    assert ask_text([("write_file", ["path"])]) == "Which path should I use for write_file?"
+    assert ask_text([("send_email", ["to", "subject_line"])]) == (
+        "Which to and subject line should I use for send_email?")
