@@ -95,6 +95,9 @@ class CallRecord:
     outcome: ToolOutcome | None = None
     edited: bool = False
     auto_approved: bool = False  # ran without asking (the user always-allowed this tool)
+    # required arguments whose values the conversation does not state (made up?): the call
+    # then always asks for approval (core.inference.grounding)
+    unstated: list[str] = field(default_factory=list)
 
     @property
     def valid(self) -> bool:
@@ -107,7 +110,7 @@ class CallRecord:
             "valid": self.valid,
             "issues": [{"path": i.path, "message": i.message} for i in self.issues],
             "guided": self.guided, "status": self.status.value, "edited": self.edited,
-            "auto_approved": self.auto_approved,
+            "auto_approved": self.auto_approved, "unstated": self.unstated,
             "outcome": self.outcome.to_json() if self.outcome else None,
         }
 

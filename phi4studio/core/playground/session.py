@@ -34,6 +34,7 @@ from phi4studio.core.chatformats import (
 )
 from phi4studio.core.datasets.workflows import ArgIssue, check_value
 from phi4studio.core.inference import GenerateRequest, Guidance, InferenceError
+from phi4studio.core.inference.grounding import conversation_text, ungrounded
 from phi4studio.core.mcp.session import ToolOutcome
 from phi4studio.core.playground.records import (
     CallRecord,
@@ -263,6 +264,7 @@ class ChatSession:
         turn.parsed = self.fmt.parse(turn.raw_text)
         stopped = turn.stop_reason == "stopped"
         by_name = {str(t.get("name")): t for t in self.tools}
+        said = conversation_text(self.messages)
         for i, call in enumerate(turn.parsed.tool_calls):
             tool = by_name.get(call["name"])
             args = call["arguments"]
@@ -271,7 +273,8 @@ class ChatSession:
                 original_arguments=dict(args), tool=tool, issues=check_call(tool, call["name"],
                                                                            args),
                 guided=turn.guided, turn=turn.index,
-                status=CallStatus.CANCELLED if stopped else CallStatus.PENDING))
+                status=CallStatus.CANCELLED if stopped else CallStatus.PENDING,
+                unstated=ungrounded(call, tool, said)))
         cut = [e for e in turn.parsed.errors if "truncated" in e or "missing closing" in e]
         if cut and turn.calls:  # the output ended inside the last call: it may be incomplete
             turn.calls[-1].issues.append(ArgIssue(
@@ -310,6 +313,8 @@ class ChatSession:
         call.arguments = dict(arguments)
         call.edited = call.arguments != call.original_arguments
         call.issues = check_call(call.tool, call.name, call.arguments)
+        if call.edited:  # the user's own values: nothing is made up any more
+            call.unstated = []
         for m in self.messages:
             for c in m.get("tool_calls") or []:
                 if c.get("id") == call.id:

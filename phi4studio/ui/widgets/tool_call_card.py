@@ -206,6 +206,10 @@ class ToolCallCard(QFrame):
             note = " (edited)" if call.edited else ""
             self.issues.setText(f"<span style='color:#1a7f37'>✓ fits the tool's schema{note}"
                                 f"</span>" if call.tool is not None else "")
+        if call.unstated:
+            names = ", ".join(f"<code>{html.escape(clip(k, 40))}</code>" for k in call.unstated)
+            self.issues.setText(self.issues.text() + "<br><span style='color:#9a6700'>Not in the "
+                                f"conversation, perhaps made up: {names}</span>")
         pending = call.status is CallStatus.PENDING
         self._show_buttons(pending)
         self.run_button.setEnabled(self.can_run)

@@ -110,7 +110,7 @@ async def test_destructive_always_asks_and_read_only_always_allow_sticks() -> No
     rec = Recorder()
     ask = Asker({"get_weather": Approval.always(), "delete_file": Approval.approve()})
     runner = ToolRunner(rec)
-    await converse(s, "go", runner, ask, max_rounds=2)
+    await converse(s, "Weather in Oslo, then delete /tmp/x", runner, ask, max_rounds=2)
     # round 1: both asked; get_weather now always allowed. round 2: only delete_file asks.
     assert ask.asked == ["get_weather", "delete_file", "delete_file"]
     assert runner.policy.always_allowed == {"get_weather"}
@@ -243,3 +243,26 @@ async def test_a_conversation_with_corrected_calls_is_saved_as_a_valid_example(
     finally:
         lib.close()
         ws.close()
+
+
+async def test_a_call_with_a_value_the_user_never_gave_asks_even_when_always_allowed() -> None:
+    """A required value the conversation does not state (a made-up city) is shown on the call
+    and makes it ask, even for an always-allowed tool; stated values run at once."""
+    guess = calls_text(("get_weather", {"city": "Lisbon"}))
+    runner = ToolRunner(Recorder())
+    runner.policy.allow_always(WEATHER)
+    s = chat([guess, "ok"])
+    ask = Asker({"get_weather": Approval.approve({"city": "Porto"})})
+    await converse(s, "What's the weather like?", runner, ask)
+    call = s.turns[0].calls[0]
+    assert ask.asked == ["get_weather"] and call.unstated == []  # the user's value now
+    assert call.edited and runner.executor.ran == [("get_weather", {"city": "Porto"})]
+    assert s.turns[0].calls[0].to_json()["unstated"] == []
+    s2 = chat([guess, "ok"])
+    ask2 = Asker({})
+    await converse(s2, "Weather in Lisbon?", runner, ask2)
+    assert ask2.asked == [] and s2.turns[0].calls[0].auto_approved
+    s3 = chat([guess])
+    s3.add_user("What's the weather like?")
+    turn = await s3.generate()
+    assert turn.calls[0].unstated == ["city"] and turn.calls[0].to_json()["unstated"] == ["city"]
