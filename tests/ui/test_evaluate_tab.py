@@ -67,6 +67,10 @@ def test_evaluate_tab_on_real_results(window: Any, qloop: Any, tiny_phi3_onnx_di
     form.guided.setCurrentIndex(form.guided.findData("grammar"))
     cfg = view.config_from_form()
     assert (cfg.call_threshold, cfg.text_tokens, cfg.stop_repeats) == (0.5, 16, True)
+    assert not cfg.ask_missing  # off unless asked, as on the command line
+    form.ask_missing.setChecked(True)
+    assert view.config_from_form().ask_missing
+    form.ask_missing.setChecked(False)
     form.guided.setCurrentIndex(form.guided.findData("off"))
     assert view.start_run() is None and "grammar-guided" in view.status.text()
     form.call_threshold.setValue(-0.05)
