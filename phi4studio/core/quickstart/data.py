@@ -440,7 +440,9 @@ def quickstart_examples(
                 d = rephrase(d, rng, wording)
             if scenario in ("multiple", "parallel") and rng.random() < shp["hard_negatives"]:
                 d = harden(d, src.tools, rng)
-        for k, ex in enumerate(group or [d]):
+        if not group and d is not None:
+            group = [d]
+        for k, ex in enumerate(group):
             if made >= n:
                 break
             if k > 0:  # the pair's second example takes a later place of its scenario
