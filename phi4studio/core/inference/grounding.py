@@ -4,8 +4,8 @@ A small tuned model asked "write this to a file" with no path does not ask for t
 calls `write_file` with `"path": "/home/user/workspace/file.txt"` (docs/quickstart.md, session
 7). `ungrounded(call, tool, conversation)` names the required arguments whose values appear
 nowhere in what the user (or a tool result) said, and `ask_text` words the question the
-assistant asks instead. The evaluation's and playground's `ask_missing` option uses them to
-withhold such a call.
+assistant asks instead. The evaluation's `ask_missing` withholds such a call; the playground
+shows the values on the call and asks before running it.
 
 What counts as stated, leniently (a value the request words differently must still pass):
 - a number: the same number written in the conversation (1e-9, 200,000, 10% for 0.1, the
@@ -49,9 +49,8 @@ def conversation_text(messages: Iterable[Mapping[str, Any]]) -> str:
 class _Said:
     """The words and numbers of a conversation, read once."""
 
-    def __init__(self, text: str, common: Iterable[str] = ()) -> None:
+    def __init__(self, text: str) -> None:
         low = text.lower()
-        self.common = frozenset(common)
         self.words = set(_WORD.findall(low))
         self.numbers: list[float] = []
         for m in _NUMBER.finditer(low):
@@ -70,9 +69,9 @@ class _Said:
     def number(self, x: float) -> bool:
         return any(math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12) for y in self.numbers)
 
-    def string(self, s: str) -> bool:
+    def string(self, s: str, common: frozenset[str]) -> bool:
         words = [w for w in _WORD.findall(s.lower())
-                 if (len(w) >= 3 or w.isdigit()) and w not in self.common]
+                 if (len(w) >= 3 or w.isdigit()) and w not in common]
         if not words:
             return True  # nothing to look for ("", "x", "-")
         return any(w in self.words for w in words) or any(
@@ -90,7 +89,7 @@ def _leaves(value: Any) -> Iterator[Any]:
         yield value
 
 
-def _grounded(value: Any, schema: Any, said: _Said) -> bool:
+def _grounded(value: Any, schema: Any, said: _Said, common: frozenset[str]) -> bool:
     if value is None or isinstance(value, bool):
         return True
     if isinstance(schema, Mapping) and (schema.get("enum") or "const" in schema):
@@ -98,15 +97,20 @@ def _grounded(value: Any, schema: Any, said: _Said) -> bool:
     if isinstance(value, (int, float)):
         return said.number(float(value))
     if isinstance(value, str):
-        return said.string(value)
+        return said.string(value, common)
     leaves = list(_leaves(value))
-    return not leaves or any(_grounded(v, None, said) for v in leaves)
+    return not leaves or any(_grounded(v, None, said, common) for v in leaves)
 
 
 def ungrounded(call: Mapping[str, Any], tool: Mapping[str, Any] | None,
                conversation: str) -> list[str]:
     """The required arguments of `call` whose values the conversation does not state (none
     where the tool is unknown: a call to an unknown tool is another kind of error)."""
+    return _ungrounded(call, tool, _Said(conversation))
+
+
+def _ungrounded(call: Mapping[str, Any], tool: Mapping[str, Any] | None, said: _Said
+                ) -> list[str]:
     if tool is None:
         return []
     schema = tool.get("inputSchema") or tool.get("parameters") or {}
@@ -116,19 +120,20 @@ def ungrounded(call: Mapping[str, Any], tool: Mapping[str, Any] | None,
     args = call.get("arguments")
     if not isinstance(args, Mapping):
         return []
-    said = _Said(conversation, _WORD.findall(json.dumps(tool, default=str).lower()))
+    common = frozenset(_WORD.findall(json.dumps(tool, default=str).lower()))
     return [k for k in schema.get("required") or []
             if k in args and not _grounded(args[k], props.get(k) if isinstance(props, Mapping)
-                                           else None, said)]
+                                           else None, said, common)]
 
 
 def ungrounded_calls(calls: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]],
                      conversation: str) -> list[tuple[str, list[str]]]:
     """(tool name, ungrounded required arguments) of each call that has any."""
     by_name = {str(t.get("name")): t for t in tools}
+    said = _Said(conversation)
     out = []
     for c in calls:
-        missing = ungrounded(c, by_name.get(str(c.get("name"))), conversation)
+        missing = _ungrounded(c, by_name.get(str(c.get("name"))), said)
         if missing:
             out.append((str(c.get("name")), missing))
     return out
