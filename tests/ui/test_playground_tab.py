@@ -121,6 +121,9 @@ def test_tool_call_cards_and_the_approval_flow_with_a_real_mcp_server(
     assert lst.always_button.isEnabled() and "read-only" in lst.badges.text()
     assert "destructive" in dele.badges.text() and not dele.always_button.isEnabled()
     assert "$.index" in dele.issues.text()
+    # "one" is nowhere in the request: the card says the value may be made up
+    assert "perhaps made up: <code>index</code>" in dele.issues.text()
+    assert "perhaps made up" not in add.issues.text() + lst.issues.text()
     assert add.raw.toPlainText() == add.raw_text and "<tool_call>" in add.raw_text
     # decide: run add_note, always-allow list_notes, correct then deny... delete_note
     add.run_button.click()

@@ -325,22 +325,27 @@ def test_near_misses_and_calls_are_worded_alike() -> None:
     assert all(not [i for i in validate_example(e) if i.severity == "error"] for e in balanced)
 
 
+def paired(shape: dict[str, float], seed: int
+           ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """200 examples of the recipe with a pair shape on: exactly n, unique ids, all valid."""
+    exs = list(quickstart_examples(sample_tools(), 200, seed=seed, mix=QUICKSTART_MIX,
+                                   shape={**RECIPE_SHAPE, **shape}))
+    assert len(exs) == 200 and len({e["id"] for e in exs}) == 200
+    assert all(not [i for i in validate_example(e) if i.severity == "error"] for e in exs)
+    return exs, {e["id"]: e for e in exs}
+
+
 def test_missing_pairs_ask_for_the_value_the_twin_request_states() -> None:
     """`missing_pairs`: a request without one required value, answered by asking for it, next
     to the same request with the value, answered by the call; the same tools offered, the
     wording alike, and still exactly n examples. Off by default: the recipe's data of
     earlier flows stays the same."""
-    shape = {**RECIPE_SHAPE, "missing_pairs": 1.0}
-    exs = list(quickstart_examples(sample_tools(), 200, seed=2, mix=QUICKSTART_MIX,
-                                   shape=shape))
-    assert len(exs) == 200 and len({e["id"] for e in exs}) == 200
-    assert all(not [i for i in validate_example(e) if i.severity == "error"] for e in exs)
-    by_id = {e["id"]: e for e in exs}
+    exs, by_id = paired({"missing_pairs": 1.0}, seed=2)
     asks = [e for e in exs if "pair" in e["tags"] and not calls(e)]
     assert len(asks) >= 12
     for ask in asks:
         twin = by_id.get(ask["id"] + "-1")
-        if twin is None:  # the last place of the plan: the twin did not fit in n
+        if twin is None:  # no later place of its scenario was left: it did not fit
             continue
         assert ask["scenario"] == "missing_info_or_error" and "missing_info" in ask["tags"]
         assert twin["tools"] == ask["tools"]
@@ -362,12 +367,7 @@ def test_missing_pairs_ask_for_the_value_the_twin_request_states() -> None:
 def test_near_miss_pairs_call_when_the_needed_tool_is_offered_too() -> None:
     """`near_miss_pairs`: a near miss (declined: the tool its request needs is not offered)
     next to the same request with that tool offered too, answered by the call."""
-    shape = {**RECIPE_SHAPE, "near_miss_pairs": 1.0}
-    exs = list(quickstart_examples(sample_tools(), 200, seed=4, mix=QUICKSTART_MIX,
-                                   shape=shape))
-    assert len(exs) == 200 and len({e["id"] for e in exs}) == 200
-    assert all(not [i for i in validate_example(e) if i.severity == "error"] for e in exs)
-    by_id = {e["id"]: e for e in exs}
+    exs, by_id = paired({"near_miss_pairs": 1.0}, seed=4)
     declines = [e for e in exs if "near_miss" in e["tags"]]
     pairs = [(e, by_id[e["id"] + "-1"]) for e in declines if e["id"] + "-1" in by_id]
     assert len(pairs) >= len(declines) - 1 >= 20  # the last twin may not fit in n
@@ -382,5 +382,5 @@ def test_near_miss_pairs_call_when_the_needed_tool_is_offered_too() -> None:
     # each twin took a later place of its scenario: the mix is the one without pairs
     plain = Counter(e["scenario"] for e in quickstart_examples(
         sample_tools(), 200, seed=4, mix=QUICKSTART_MIX, shape=RECIPE_SHAPE))
-    paired = Counter(e["scenario"] for e in exs)
-    assert all(abs(paired[k] - plain[k]) <= 2 for k in QUICKSTART_MIX), (plain, paired)
+    mixed = Counter(e["scenario"] for e in exs)
+    assert all(abs(mixed[k] - plain[k]) <= 2 for k in QUICKSTART_MIX), (plain, mixed)
