@@ -3,7 +3,7 @@
     phi4studio eval --model DIR [--adapter NAME] --suite bfcl:simple_python,bfcl:multiple,dataset:ID
                     [--limit N] [--guided [grammar|calls]] [--max-new-tokens N] [--json]
                     [--call-threshold P] [--text-tokens N] [--stop-repeats]
-                    [--ask-missing]
+                    [--ask-missing] [--more-threshold P]
     phi4studio eval --resume RUN               continue a stopped run (id or folder)
     phi4studio eval compare A B [--metric accuracy] [--min-improvement 0.05] [--alpha 0.05]
                     [--relative] [--by category|scenario|suite] [--html FILE] [--json]
@@ -54,6 +54,10 @@ def add_parser(sub: Any, bench_sub: Any) -> None:
                    help="with --call-threshold: stop a text answer after N tokens")
     p.add_argument("--stop-repeats", action="store_true",
                    help="end a call list at the first call that repeats one of the answer")
+    p.add_argument("--more-threshold", type=float, metavar="P",
+                   help="with --call-threshold, for formats with one block per call: after "
+                        "each call, write another only when its probability (against ending "
+                        "the answer) is at least P (0-1)")
     p.add_argument("--ask-missing", action="store_true",
                    help="withhold calls that give a required value the conversation does not "
                         "state; the answer asks for it instead")
@@ -143,7 +147,8 @@ def _evaluate(ws: Any, a: argparse.Namespace) -> int:
                             max_new_tokens=a.max_new_tokens, format=a.format,
                             provider=a.provider, step_limit=a.step_limit,
                             call_threshold=a.call_threshold, text_tokens=a.text_tokens,
-                            stop_repeats=a.stop_repeats, ask_missing=a.ask_missing)
+                            stop_repeats=a.stop_repeats, ask_missing=a.ask_missing,
+                            more_threshold=a.more_threshold)
         run_dir = create_run(ws, config)
     stop = threading.Event()
 

@@ -13,6 +13,7 @@ from phi4studio.workers.inference.callcontrol import (
     BARRED,
     RepeatWatch,
     barred,
+    choice_probability,
     forced,
     loop_next,
     token_probability,
@@ -36,6 +37,15 @@ def test_forced_and_barred_keep_shape_and_dtype() -> None:
     b = barred(logits, 1)
     assert int(b.argmax()) == 2 and b[0, 0, 0] == 1.0
     assert logits[0, 0, 1] == 5.0  # the input is untouched
+
+
+def test_choice_probability_is_over_the_named_tokens_only() -> None:
+    logits = np.log(np.array([[0.5, 0.3, 0.1, 0.1]], dtype=np.float32))
+    assert choice_probability(logits, 2, [3]) == pytest.approx(0.5, abs=1e-6)
+    assert choice_probability(logits, 1, [2, 3]) == pytest.approx(0.6, abs=1e-6)
+    assert choice_probability(logits, 1, [1]) == pytest.approx(1.0)  # itself: no other choice
+    both = forced(logits, [2, 3])
+    assert both[0, 2] == both[0, 3] == 0.0 and both[0, 0] == BARRED
 
 
 def test_loop_next_names_the_token_that_continues_a_short_cycle() -> None:

@@ -21,7 +21,7 @@ def test_round_trip_keeps_every_field() -> None:
         max_new_tokens=12, temperature=0.7, top_p=0.9, top_k=20, repetition_penalty=1.1,
         seed=3, guidance=Guidance.json_schema({"type": "object"}, ff_tokens=True),
         stop=["</tool_call>"], adapter="ft", add_special_tokens=False, echo_prompt=True,
-        calls=CallControl("<tool_call>", "</tool_call>", 0.4, 12, False, 0),
+        calls=CallControl("<tool_call>", "</tool_call>", 0.4, 12, False, 0, "\n", 0.3),
     )
     cmd = req.to_command()
     assert cmd["cmd"] == "generate" and cmd["id"] == req.id
@@ -76,6 +76,13 @@ def test_defaults_and_shortcuts() -> None:
          "calls: 'text_tokens'"),
         ({"prompt": "x", "calls": {"marker": "<c>", "loop_tokens": -1}}, "bad_request",
          "calls: 'loop_tokens'"),
+        ({"prompt": "x", "calls": {"marker": "<c>", "close": "</c>", "between": "\n",
+                                   "more_threshold": 2}}, "bad_request",
+         "calls: 'more_threshold'"),
+        ({"prompt": "x", "calls": {"marker": "<c>", "more_threshold": 0.5}}, "bad_request",
+         "calls.between"),
+        ({"prompt": "x", "calls": {"marker": "<c>", "between": 1}}, "bad_request",
+         "calls.between"),
     ],
 )
 def test_invalid_requests_name_the_field(fields: dict[str, object], code: str,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -82,6 +83,21 @@ async def test_start_reports_model_info(client: InferenceClient) -> None:
     assert info["fallback_reason"] is None
     assert client.running and client.pid == info["pid"]
     assert (await client.model_info())["context_length"] == 2048
+    cores = os.cpu_count() or 1
+    assert 1 <= info["cpu_threads"] <= cores  # the cores other processes leave free
+
+
+async def test_cpu_threads_can_be_set_and_do_not_change_the_answer(
+        client: InferenceClient, tiny_phi3_onnx_dir: Path) -> None:
+    req = {"messages": MESSAGES, "max_new_tokens": 24, "greedy": True}
+    auto = await client.complete(req)
+    one = InferenceClient(tiny_phi3_onnx_dir, provider="cpu", worker_args=["--threads", "1"],
+                          start_timeout_s=60)
+    try:
+        assert (await one.start())["cpu_threads"] == 1
+        assert (await one.complete(req))["token_ids"] == auto["token_ids"]
+    finally:
+        await one.close()
 
 
 async def test_greedy_streams_and_is_deterministic(client: InferenceClient, figures: Any) -> None:
@@ -217,6 +233,37 @@ async def test_call_control_decides_call_or_text_by_probability(
     free = await client.complete({**base, "calls": {"marker": marker}})
     plain = await client.complete(base)
     assert free["text"] == plain["text"] and free["p_call"] == always["p_call"]
+
+
+async def test_call_control_decides_another_call_by_probability(
+        client: InferenceClient) -> None:
+    """After each call's close the choice is another call or the end: `p_more` is reported for
+    every such step; more_threshold 1 ends after the first call, 0 goes on to the budget, and
+    without it greedy decoding takes the likelier of the two (as the reported figures say)."""
+    close = "</tool_call>"
+    grammar = 'start: call ("\\n" call)*\ncall: "<tool_call>" ("a" | "b" | "c") "</tool_call>"'
+    base = {"prompt": "Hello", "max_new_tokens": 40, "greedy": True,
+            "guidance": {"type": "lark_grammar", "text": grammar}}
+    calls = {"marker": "<tool_call>", "close": close, "between": "\n", "threshold": 0.0,
+             "stop_repeats": False}
+    one = await client.complete({**base, "calls": {**calls, "more_threshold": 1.0}})
+    assert one["text"].count(close) == 1 and one["text"].endswith(close), one["text"]
+    assert len(one["p_more"]) == 1 and 0.0 < one["p_more"][0] < 1.0
+    # forced tokens fast-forwarded would hide the step after the close: the threshold turns
+    # fast-forwarding off for its request, and the answer is the same
+    ff = {**base, "guidance": {**base["guidance"], "ff_tokens": True}}
+    assert (await client.complete({**ff, "calls": {**calls, "more_threshold": 1.0}})) \
+        ["p_more"] == one["p_more"]
+    many = await client.complete({**base, "calls": {**calls, "more_threshold": 0.0}})
+    assert many["text"].count(close) >= 3 and many["stop_reason"] == "max_tokens"
+    assert len(many["p_more"]) == many["text"].count(close)
+    assert many["p_more"][0] == one["p_more"][0]
+    free = await client.complete({**base, "calls": calls})
+    n = free["text"].count(close)
+    assert len(free["p_more"]) == n
+    assert all(p >= 0.5 for p in free["p_more"][:-1])
+    if free["stop_reason"] == "eos":
+        assert free["p_more"][-1] < 0.5
 
 
 async def test_a_value_that_loops_inside_a_call_is_broken(client: InferenceClient) -> None:

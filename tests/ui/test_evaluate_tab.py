@@ -71,6 +71,13 @@ def test_evaluate_tab_on_real_results(window: Any, qloop: Any, tiny_phi3_onnx_di
     form.ask_missing.setChecked(True)
     assert view.config_from_form().ask_missing
     form.ask_missing.setChecked(False)
+    assert cfg.more_threshold is None and form.more_threshold.text() == "greedy"
+    form.more_threshold.setValue(0.2)
+    assert view.config_from_form().more_threshold == 0.2
+    form.call_threshold.setValue(-0.05)  # without a call threshold it does not apply
+    assert view.config_from_form().more_threshold is None
+    form.call_threshold.setValue(0.5)
+    form.more_threshold.setValue(-0.05)
     form.guided.setCurrentIndex(form.guided.findData("off"))
     assert view.start_run() is None and "grammar-guided" in view.status.text()
     form.call_threshold.setValue(-0.05)

@@ -52,6 +52,9 @@ class EvalConfig:
     # withhold calls that give a required value the conversation does not state, and ask for
     # it instead (core.inference.grounding)
     ask_missing: bool = False
+    # with a call threshold and one block per call: after each call, another call only when
+    # the model's probability of one (against ending) is at least this (None: greedy decides)
+    more_threshold: float | None = None
     format: str | None = None  # chat format name; None: detected from the model folder
     provider: str = "auto"
     step_limit: int = 20
@@ -89,6 +92,13 @@ def check_decoding(config: EvalConfig) -> None:
         if config.guided != "grammar":
             raise EvaluationError("A call threshold needs grammar-guided decoding.",
                                   hint="Use --guided grammar (Guided: grammar).")
+    if config.more_threshold is not None:
+        if not 0.0 <= config.more_threshold <= 1.0:
+            raise EvaluationError(f"The more-calls threshold is a probability (0 to 1), not "
+                                  f"{config.more_threshold}.")
+        if config.call_threshold is None:
+            raise EvaluationError("A more-calls threshold needs a call threshold (both decide "
+                                  "by probability under the calls-first grammar).")
     if config.text_tokens is not None and (config.text_tokens < 1
                                            or config.call_threshold is None):
         raise EvaluationError("A text-token budget is a whole number >= 1 and needs a call "
@@ -240,7 +250,8 @@ async def evaluate(run_path: Path, *, on_event: Callable[[Event], None] | None =
                     step_limit=cfg.step_limit, benchmarks_root=benchmarks_root,
                     on_progress=progress, cancelled=cancelled,
                     call_threshold=cfg.call_threshold, text_tokens=cfg.text_tokens,
-                    stop_repeats=cfg.stop_repeats, ask_missing=cfg.ask_missing)
+                    stop_repeats=cfg.stop_repeats, ask_missing=cfg.ask_missing,
+                    more_threshold=cfg.more_threshold)
     try:
         summary = await runner.run()
     finally:

@@ -57,6 +57,7 @@ class Answer:
     notes: list[str] = field(default_factory=list)
     p_call: float | None = None  # the model's probability of starting a call (CallControl)
     withheld: list[dict[str, Any]] = field(default_factory=list)  # calls with made-up values
+    p_more: list[float] = field(default_factory=list)  # after each call: P(another call)
 
     def record(self, with_prompt: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {"raw": self.raw, "calls": self.calls,
@@ -65,6 +66,8 @@ class Answer:
                                "stop_reason": self.stop_reason}
         if self.p_call is not None:
             out["p_call"] = self.p_call
+        if self.p_more:
+            out["p_more"] = self.p_more
         if with_prompt:
             out["prompt"] = self.prompt
         if self.notes:
@@ -81,7 +84,8 @@ class Runner:
                  on_progress: ProgressFn | None = None,
                  cancelled: Callable[[], bool] = lambda: False,
                  call_threshold: float | None = None, text_tokens: int | None = None,
-                 stop_repeats: bool = False, ask_missing: bool = False) -> None:
+                 stop_repeats: bool = False, ask_missing: bool = False,
+                 more_threshold: float | None = None) -> None:
         if guided not in GUIDED_MODES:
             raise ValueError(f"guided must be one of {GUIDED_MODES}")
         self.run_dir = run
@@ -97,6 +101,7 @@ class Runner:
         self.text_tokens = text_tokens
         self.stop_repeats = stop_repeats
         self.ask_missing = ask_missing
+        self.more_threshold = more_threshold
         self._guidance_cache: dict[str, tuple[str, str] | None] = {}
 
     # --- the loop ---------------------------------------------------------------------------
@@ -239,7 +244,9 @@ class Runner:
                       ttft_s=_num(data.get("ttft_s")), total_s=_num(data.get("total_s")),
                       tokens=_int(data.get("completion_tokens")),
                       stop_reason=data.get("stop_reason"), notes=notes,
-                      p_call=_num(data.get("p_call")))
+                      p_call=_num(data.get("p_call")),
+                      p_more=[float(p) for p in data.get("p_more") or []
+                              if isinstance(p, (int, float))])
 
     def _control(self, tools: Sequence[Mapping[str, Any]],
                  guidance: tuple[str, str] | None) -> Any:
@@ -254,9 +261,13 @@ class Runner:
         decide = guidance is not None and self.call_threshold is not None
         if not (decide or self.stop_repeats):
             return None
+        syn = self.fmt.syntax  # one block per call: the step after a block decides on more
+        between = syn.between if syn.shape == "object" and syn.block_close else ""
         return CallControl(self.fmt.syntax.open, self.fmt.calls_close,
                            self.call_threshold if decide else None,
-                           self.text_tokens if decide else None, self.stop_repeats)
+                           self.text_tokens if decide else None, self.stop_repeats,
+                           between=between,
+                           more_threshold=self.more_threshold if decide and between else None)
 
     def _guidance(self, tools: Sequence[Mapping[str, Any]],
                   expect_call: bool) -> tuple[str, str] | None:

@@ -85,6 +85,15 @@ class CallControl:
       most 8 tokens (`/1000/1000/1000...`, a run of newlines), the next step bars the token
       that would continue the cycle and puts first the tokens that end the value, so it ends
       instead of filling the budget and leaving the call invalid JSON. 0: off.
+    - `between` and `more_threshold`: where each call is a block of its own (`close` ends a
+      call, `between` goes before the next one), the step after a call's `close` decides
+      between another call and the end of the answer. The result reports, for each such step,
+      `p_more`: the probability of `between`'s first token against that of ending (the two
+      choices the calls-first grammar leaves). With `more_threshold`, another call follows when
+      p_more >= more_threshold, else the answer ends; None: the sampler decides as usual.
+      Guidance that fast-forwards forced tokens (`ff_tokens`) writes a call's close and the
+      choice after it in one step, where no `p_more` can be read: a `more_threshold` turns
+      fast-forwarding off for its request.
     """
 
     marker: str
@@ -93,11 +102,14 @@ class CallControl:
     text_tokens: int | None = None
     stop_repeats: bool = True
     loop_tokens: int = LOOP_TOKENS
+    between: str = ""
+    more_threshold: float | None = None
 
     def to_wire(self) -> dict[str, Any]:
         return {"marker": self.marker, "close": self.close, "threshold": self.threshold,
                 "text_tokens": self.text_tokens, "stop_repeats": self.stop_repeats,
-                "loop_tokens": self.loop_tokens}
+                "loop_tokens": self.loop_tokens, "between": self.between,
+                "more_threshold": self.more_threshold}
 
     @classmethod
     def from_wire(cls, value: Any) -> CallControl | None:
@@ -110,14 +122,22 @@ class CallControl:
             raise RequestError("calls.marker must be a non-empty string")
         if not isinstance(close, str):
             raise RequestError("calls.close must be a string")
+        between = value.get("between", "")
+        if not isinstance(between, str):
+            raise RequestError("calls.between must be a string")
         try:
             threshold = _float(value, "threshold", low=0.0, high=1.0)
             text_tokens = _int(value, "text_tokens", None, low=1)
             repeats = _bool(value, "stop_repeats", True)
             loop = _int(value, "loop_tokens", LOOP_TOKENS, low=0)
+            more = _float(value, "more_threshold", low=0.0, high=1.0)
         except RequestError as exc:
             raise RequestError(f"calls: {exc.message}") from exc
-        return cls(marker, close, threshold, text_tokens, repeats is not False, loop)
+        if more is not None and not (close and between):
+            raise RequestError("calls.more_threshold needs calls.close and calls.between (one "
+                               "block per call)")
+        return cls(marker, close, threshold, text_tokens, repeats is not False, loop, between,
+                   more)
 
 
 def new_request_id() -> str:

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from phi4studio.core.cpu import free_cores
 from phi4studio.core.errors import StudioError
 
 if TYPE_CHECKING:
@@ -32,11 +33,12 @@ BFCL_SUITES: tuple[tuple[str, int], ...] = (
 DATASET_SUITE = "dataset"  # the flow's own dataset: its held-out test split
 # Tool-call decoding for the evaluations (core.inference.CallControl; docs/quickstart.md): call
 # when a call is the more likely answer (P >= 0.5, not greedy's single likeliest token), stop a
-# text answer after 16 tokens (only calls are scored), end a call list at a repeated call, and
-# ask for a required value the conversation does not state instead of calling with a made-up
-# one (core.inference.grounding).
+# text answer after 16 tokens (only calls are scored), after each call write another when its
+# probability against ending is at least 0.2, end a call list at a repeated call, and ask for a
+# required value the conversation does not state instead of calling with a made-up one
+# (core.inference.grounding).
 EVAL_DECODING: dict[str, Any] = {"call_threshold": 0.5, "text_tokens": 16, "stop_repeats": True,
-                                 "ask_missing": True}
+                                 "ask_missing": True, "more_threshold": 0.2}
 
 
 @dataclass(frozen=True)
@@ -152,34 +154,11 @@ def default_base(runtime_info: dict[str, Any] | None, *, hub: bool | None = None
 AUTO_THREADS = -1  # training.cpu_threads in a CPU recipe: resolved when the training starts
 
 
-def busy_cores(interval: float = 0.5) -> float | None:
-    """How many cores other processes keep busy now: the machine's CPU use over `interval`
-    seconds, less this process's own. (The load average lags by a minute and counts this
-    process too: a command that has just started, importing its libraries, reads as one busy
-    core.) None where it cannot be measured."""
-    try:
-        import psutil
-
-        me = psutil.Process()
-        me.cpu_percent(None)
-        total = psutil.cpu_percent(interval=interval)  # all cores, averaged, over the interval
-        mine = me.cpu_percent(None)  # percent of one core, over the same interval
-        cores = psutil.cpu_count() or os.cpu_count() or 1
-    except Exception:  # noqa: BLE001 - no measurement: the caller lets PyTorch decide
-        return None
-    return max(0.0, float(total) / 100.0 * cores - float(mine) / 100.0)
-
-
 def training_threads(cores: int | None = None, busy: float | None = None) -> int:
     """CPU threads for training: the cores the machine is not already busy with (OpenMP threads
     fighting other processes for a core run several times slower than one thread); 0 lets
     PyTorch decide where the use is unknown."""
-    cores = cores or os.cpu_count() or 1
-    if busy is None:
-        busy = busy_cores()
-        if busy is None:
-            return 0
-    return max(1, min(cores, round(cores - busy)))
+    return free_cores(cores, busy) or 0
 
 
 def upper_layer_targets(info: ModelInfo, fraction: float = 0.5) -> list[str]:

@@ -48,9 +48,10 @@ def resolved_suites(ctx: StepContext) -> tuple[list[tuple[str, int | None]], lis
 
 
 # EvalConfig's tool-call decoding control
-DECODING = ("call_threshold", "text_tokens", "stop_repeats", "ask_missing")
+DECODING = ("call_threshold", "text_tokens", "stop_repeats", "ask_missing", "more_threshold")
 _DECODING_DEFAULTS: dict[str, Any] = {"call_threshold": None, "text_tokens": None,
-                                      "stop_repeats": False, "ask_missing": False}
+                                      "stop_repeats": False, "ask_missing": False,
+                                      "more_threshold": None}
 
 
 def decoding(evaluation: dict[str, Any]) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
     phi4studio --worker inference --model DIR [--provider auto|cpu|cuda|dml]
                 [--adapter NAME=FILE.onnx_adapter ...] [--flush-ms 30] [--flush-tokens 16]
-                [--skip-special-tokens]
+                [--skip-special-tokens] [--threads N]
 
 A long-lived process (onnxruntime-genai holds the GIL, so it never runs as a thread of the app).
 It emits `start` with the model's details once loaded, then reads JSON-line commands on stdin:
@@ -44,6 +44,9 @@ def _parse(argv: list[str]) -> argparse.Namespace:
                     help="token events: at most this many tokens each")
     ap.add_argument("--skip-special-tokens", action="store_true",
                     help="leave special tokens out of the text (default: keep them)")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="onnxruntime intra-op threads on the CPU (0: the cores other "
+                         "processes leave free when the model loads)")
     return ap.parse_args(argv)
 
 
@@ -54,7 +57,8 @@ def main(argv: list[str]) -> int:
     from phi4studio.workers.inference.engine import Engine, LoadError
     from phi4studio.workers.inference.server import run_server
 
-    engine = Engine(Path(args.model), skip_special_tokens=args.skip_special_tokens)
+    engine = Engine(Path(args.model), skip_special_tokens=args.skip_special_tokens,
+                    threads=max(0, args.threads))
 
     def warn(reason: str) -> None:
         emit("log", level="warning", code="provider_fallback", message=reason)

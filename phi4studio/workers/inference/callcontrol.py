@@ -1,7 +1,8 @@
 """Tool-call control during decoding (`GenerateRequest.calls`, docs/inference.md).
 
 What a grammar cannot express: deciding call-or-text by probability mass at the first step,
-stopping a text answer early, ending a call list at the first call that repeats an earlier
+deciding after each call between another call and the end by a threshold, stopping a text
+answer early, ending a call list at the first call that repeats an earlier
 one (or at a call the token budget cut off), and ending a value that loops. Pure functions
 over logits (numpy) and text, so they are tested without a model; the engine applies them
 through onnxruntime-genai's `get_logits`/`set_logits`.
@@ -9,6 +10,7 @@ through onnxruntime-genai's `get_logits`/`set_logits`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 BARRED = -1e9  # a logit no token can win against (finite: softmax stays defined)
@@ -23,12 +25,26 @@ def token_probability(logits: Any, token_id: int) -> float:
     return float(np.exp(row[token_id] - top) / np.exp(row - top).sum())
 
 
-def forced(logits: Any, token_id: int) -> Any:
-    """Logits where only `token_id` can be chosen (the same shape and dtype)."""
+def choice_probability(logits: Any, token_id: int, others: Sequence[int]) -> float:
+    """The probability of `token_id` against the tokens `others` only (softmax over them):
+    a choice the grammar leaves between a few tokens, read from the model's own logits."""
+    import numpy as np
+
+    row = np.asarray(logits, dtype=np.float64).reshape(-1)
+    ids = [token_id, *(i for i in others if i != token_id)]
+    sub = row[ids]
+    top = float(sub.max())
+    weights = np.exp(sub - top)
+    return float(weights[0] / weights.sum())
+
+
+def forced(logits: Any, token_id: int | Sequence[int]) -> Any:
+    """Logits where only `token_id` (or one of several ids, equally) can be chosen (the same
+    shape and dtype)."""
     import numpy as np
 
     out = np.full_like(np.asarray(logits), BARRED)
-    out[..., token_id] = 0.0
+    out[..., list(token_id) if isinstance(token_id, Sequence) else token_id] = 0.0
     return out
 
 

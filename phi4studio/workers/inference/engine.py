@@ -28,6 +28,7 @@ from phi4studio.core.inference.requests import (
 from phi4studio.workers.inference.callcontrol import (
     RepeatWatch,
     barred,
+    choice_probability,
     escaped,
     forced,
     loop_next,
@@ -84,12 +85,24 @@ def _has_chat_template(model_dir: Path) -> bool:
     return isinstance(cfg, dict) and bool(cfg.get("chat_template"))
 
 
+def _fast_forward(req: GenerateRequest) -> bool:
+    """Whether the grammar's forced tokens are inserted without running the model. Not with
+    `calls.more_threshold`: a call's close is forced, and onnxruntime-genai samples the token
+    after a forced run in the same step, so the "another call?" step would never be seen."""
+    if req.guidance is None or not req.guidance.ff_tokens:
+        return False
+    return req.calls is None or req.calls.more_threshold is None
+
+
 class Engine:
     """One loaded model, its tokenizer and (optionally) its ONNX LoRA adapters."""
 
-    def __init__(self, model_dir: Path, *, skip_special_tokens: bool = False) -> None:
+    def __init__(self, model_dir: Path, *, skip_special_tokens: bool = False,
+                 threads: int = 0) -> None:
         self.model_dir = model_dir
         self.skip_special_tokens = skip_special_tokens
+        self.threads = threads  # onnxruntime intra-op threads on the CPU; 0: the free cores
+        self.cpu_threads: int | None = None  # what the CPU session was given (None: its default)
         self.genai_config: dict[str, Any] = {}
         self.provider = "cpu"
         self.requested_provider = "auto"
@@ -124,6 +137,8 @@ class Engine:
                     cfg.clear_providers()
                     if cand != "cpu":
                         cfg.append_provider(cand)
+                    else:
+                        self._set_cpu_threads(cfg)
                     self._model = og.Model(cfg)
                     self.provider = cand
                     break
@@ -144,6 +159,25 @@ class Engine:
             self.genai_config.get("search", {}).get("max_length") or 0
         )
         self.load_s = time.perf_counter() - t0
+
+    def _set_cpu_threads(self, cfg: Any) -> None:
+        """onnxruntime's intra-op threads for the CPU session: `threads`, else the cores other
+        processes leave free now. Left to the model's genai_config.json where it names them.
+        (onnxruntime-genai's default ran one core here: a 900-token prompt and 20 tokens took
+        4.1 s on one thread and 2.3 s on two, on a 2-core machine.)"""
+        decoder = self.genai_config.get("model", {}).get("decoder", {})
+        options = decoder.get("session_options", {}) if isinstance(decoder, dict) else {}
+        if isinstance(options, dict) and options.get("intra_op_num_threads"):
+            self.cpu_threads = int(options["intra_op_num_threads"])
+            return
+        from phi4studio.core.cpu import free_cores
+
+        n = self.threads if self.threads > 0 else free_cores()
+        if not n or not hasattr(cfg, "overlay"):
+            return
+        cfg.overlay(json.dumps({"model": {"decoder": {"session_options": {
+            "intra_op_num_threads": int(n)}}}}))
+        self.cpu_threads = int(n)
 
     def _candidates(self, provider: str) -> list[str]:
         if provider not in PROVIDER_CHOICES:
@@ -191,6 +225,7 @@ class Engine:
             "search_defaults": self.genai_config.get("search", {}),
             "onnxruntime_genai": getattr(self._og, "__version__", None),
             "load_s": round(self.load_s, 4),
+            "cpu_threads": self.cpu_threads if self.provider == "cpu" else None,
             "adapters": sorted(self.adapter_paths),
             "active_adapter": self.active_adapter,
         }
@@ -270,7 +305,7 @@ class Engine:
             raise RequestError(f"invalid generation settings: {exc}") from exc
         if req.guidance is not None:
             try:
-                params.set_guidance(req.guidance.type, req.guidance.text, req.guidance.ff_tokens)
+                params.set_guidance(req.guidance.type, req.guidance.text, _fast_forward(req))
             except Exception as exc:
                 raise RequestError(f"invalid {req.guidance.type}: {exc}",
                                    code="bad_guidance") from exc
@@ -315,7 +350,7 @@ class Engine:
         # Forced tokens (guidance ff_tokens) arrive several in one step: onnxruntime-genai 0.18
         # fails, and can abort the process, when such a run crosses max_length. The generator
         # gets room for them, and the loop below stops at max_new_tokens itself.
-        extra = FF_HEADROOM if req.guidance is not None and req.guidance.ff_tokens else 0
+        extra = FF_HEADROOM if req.guidance is not None and _fast_forward(req) else 0
         max_length = min(ctx, n_prompt + req.max_new_tokens + extra)
         params, seed = self._params(req, max_length)
         result: dict[str, Any] = {
@@ -339,6 +374,10 @@ class Engine:
         pending: list[int] = []  # marker tokens still to write (decided: a call)
         watch = RepeatWatch(control.marker) if control and control.stop_repeats else None
         loop_run = control.loop_tokens if control is not None else 0
+        # after each call's close: another call (`between`) or the end (CallControl)
+        more_ids = (self.encode(control.between, False)
+                    if control is not None and control.close and control.between else [])
+        more_at = -1  # the text length at the last such decision
         in_call = False  # the call marker has been written
         if control is not None and marker_ids:
             try:
@@ -363,6 +402,10 @@ class Engine:
                 break
             if pending and new_ids:  # the rest of a decided call's marker
                 gen.set_logits(forced(gen.get_logits(), pending[len(new_ids)]))
+            elif (more_ids and in_call and control is not None and len(text) != more_at
+                  and text.endswith(control.close)):
+                more_at = len(text)
+                self._more(gen, control.more_threshold, more_ids[0], result)
             elif loop_run and in_call:
                 cycle = loop_next(new_ids, loop_run)
                 # a value looping: end it (CallControl.loop_tokens), though not right after a
@@ -388,7 +431,7 @@ class Engine:
                 on_token(tid, piece)
                 before = len(text)
                 text += piece
-                if loop_run and not in_call and control is not None:
+                if (loop_run or more_ids) and not in_call and control is not None:
                     in_call = control.marker in text
                 if req.stop and piece:
                     hit = stop_strings_hit(text, req.stop, before)
@@ -461,6 +504,17 @@ class Engine:
         call = p_call >= threshold
         gen.set_logits(forced(logits, first) if call else barred(logits, first))
         return call
+
+    def _more(self, gen: Any, threshold: float | None, more: int,
+              result: dict[str, Any]) -> None:
+        """After a call's close: reports `p_more` (another call against the end), then forces
+        one of the two when `threshold` is set (CallControl.more_threshold)."""
+        logits = gen.get_logits()
+        ends = sorted(self.eos_ids)
+        p_more = choice_probability(logits, more, ends)
+        result.setdefault("p_more", []).append(round(p_more, 6))
+        if threshold is not None and ends:
+            gen.set_logits(forced(logits, more if p_more >= threshold else ends))
 
     @staticmethod
     def _finish(

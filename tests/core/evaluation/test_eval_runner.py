@@ -209,7 +209,10 @@ def test_create_run_freezes_cases_and_refuses_bad_input(tmp_path: Path, model_di
                        ({"call_threshold": 0.5}, "grammar-guided"),
                        ({"text_tokens": 8, "guided": "grammar"}, "needs a call threshold"),
                        ({"text_tokens": 0, "call_threshold": 0.5, "guided": "grammar"},
-                        ">= 1")):
+                        ">= 1"),
+                       ({"more_threshold": 0.5, "guided": "grammar"}, "needs a call threshold"),
+                       ({"more_threshold": -0.1, "call_threshold": 0.5, "guided": "grammar"},
+                        "probability")):
         with pytest.raises(EvaluationError, match=words):
             create_run(None, EvalConfig(model=str(model_dir), suites=["bfcl:simple_python"],
                                         **bad), folder=tmp_path / "z")
@@ -255,18 +258,20 @@ def test_call_threshold_uses_calls_first_grammar_and_records_p_call(
         text = oracle(prompt)
         if first:
             return {"text": text, "stop_reason": "repeated_call", "p_call": 0.75,
-                    "completion_tokens": 5}
+                    "completion_tokens": 5, "p_more": [0.25]}
         return {"text": text, "stop_reason": "max_tokens", "p_call": 0.2, "completion_tokens": 5,
                 "cut_call_dropped": 1, "loops_broken": 2}
 
     asyncio.run(Runner(run, gen, FMT, guided="grammar", call_threshold=0.5, text_tokens=8,
-                       stop_repeats=True).run())
+                       stop_repeats=True, more_threshold=0.3).run())
     (guidance, control), _ = seen[0], seen[1]
+    assert (control.between, control.more_threshold) == ("\n", 0.3)
     assert guidance[0] == "lark_grammar" and "start: TEXT | calls\n" in guidance[1]
     assert control.marker == "<tool_call>" and control.close == "</tool_call>"  # one per call
     assert (control.threshold, control.text_tokens, control.stop_repeats) == (0.5, 8, True)
     turns = run.results()[0]["turns"]
     assert [t["p_call"] for t in turns] == [0.75, 0.2]
+    assert turns[0]["p_more"] == [0.25] and "p_more" not in turns[1]
     assert turns[0]["notes"] == ["stopped at a repeated call"] and turns[0]["correct"]
     assert turns[1]["notes"] == ["a call the token budget cut off was dropped",
                                  "a looping value was ended (2 step(s))"]

@@ -229,10 +229,11 @@ def test_a_base_evaluation_is_reused_only_with_the_same_decoding() -> None:
     assert not _same_settings(info, {**run, "text_tokens": 32}, 100, ev)
     assert not _same_settings(info, {**run, "stop_repeats": False}, 100, ev)
     assert not _same_settings(info, {**run, "ask_missing": False}, 100, ev)
+    assert not _same_settings(info, {**run, "more_threshold": None}, 100, ev)
     assert not _same_settings(info, run, 50, ev)
     old = {"guided": "grammar", "max_new_tokens": 192}
     assert decoding(old) == {"call_threshold": None, "text_tokens": None, "stop_repeats": False,
-                             "ask_missing": False}
+                             "ask_missing": False, "more_threshold": None}
     assert _same_settings(info, {"limit": 100, "max_new_tokens": 192}, 100, old)
 
 
@@ -244,8 +245,10 @@ def test_training_threads_are_the_cores_other_processes_leave_free() -> None:
     import threading
     import time
 
-    from phi4studio.core.quickstart.recipe import busy_cores, training_threads
+    from phi4studio.core.cpu import busy_cores, free_cores
+    from phi4studio.core.quickstart.recipe import training_threads
 
+    assert free_cores(cores=2, busy=1.4) == 1  # the inference worker's threads, the same way
     assert training_threads(cores=2, busy=0.2) == 2
     assert training_threads(cores=2, busy=1.0) == 1
     assert training_threads(cores=4, busy=9.0) == 1  # never fewer than one

@@ -98,17 +98,15 @@ class NewRunPanel(QWidget):
         self.max_tokens = QSpinBox(self)
         self.max_tokens.setRange(16, 4096)
         self.max_tokens.setValue(256)
-        self.call_threshold = QDoubleSpinBox(self)
-        self.call_threshold.setRange(-0.05, 1.0)
-        self.call_threshold.setSingleStep(0.05)
-        self.call_threshold.setDecimals(2)
-        self.call_threshold.setSpecialValueText("greedy")
-        self.call_threshold.setValue(-0.05)
-        self.call_threshold.setToolTip(
+        self.call_threshold = self._probability_box(
             "With grammar guidance: call a tool only when the model's probability of starting "
             "a call is at least this (0.5: when a call is more likely than not). Calls then come "
             "first, and a text answer stops after 16 tokens (only calls are scored). "
             "greedy: the likeliest token decides.")
+        self.more_threshold = self._probability_box(
+            "With a call threshold, for formats with one block per call: after each call, "
+            "write another only when the model's probability of one (against ending the "
+            "answer) is at least this. greedy: the likelier of the two decides.")
         self.stop_repeats = QCheckBox("End a call list at a repeated call", self)
         self.stop_repeats.setChecked(False)  # as EvalConfig and `phi4studio eval`: off unless asked
         self.ask_missing = QCheckBox("Ask for required values the request does not give", self)
@@ -142,6 +140,7 @@ class NewRunPanel(QWidget):
         form.addRow("Guided", self.guided)
         form.addRow("Max tokens", self.max_tokens)
         form.addRow("Call when P >=", self.call_threshold)
+        form.addRow("Another call when P >=", self.more_threshold)
         form.addRow("", self.stop_repeats)
         form.addRow("", self.ask_missing)
         lay = QVBoxLayout(self)
@@ -212,12 +211,25 @@ class NewRunPanel(QWidget):
                                  else Qt.CheckState.Unchecked)
                 self.suites.addItem(it)
 
+    def _probability_box(self, tip: str) -> QDoubleSpinBox:
+        """A threshold (0-1) whose lowest value reads "greedy" (no threshold)."""
+        box = QDoubleSpinBox(self)
+        box.setRange(-0.05, 1.0)
+        box.setSingleStep(0.05)
+        box.setDecimals(2)
+        box.setSpecialValueText("greedy")
+        box.setValue(-0.05)
+        box.setToolTip(tip)
+        return box
+
     def decoding(self) -> dict[str, Any]:
         """The call control the form asks for (EvalConfig's call_threshold, text_tokens,
-        stop_repeats, ask_missing)."""
+        more_threshold, stop_repeats, ask_missing)."""
         value = self.call_threshold.value()
         threshold = None if value < 0 else round(value, 2)
+        more = self.more_threshold.value()
         return {"call_threshold": threshold, "text_tokens": 16 if threshold is not None else None,
+                "more_threshold": None if more < 0 or threshold is None else round(more, 2),
                 "stop_repeats": self.stop_repeats.isChecked(),
                 "ask_missing": self.ask_missing.isChecked()}
 

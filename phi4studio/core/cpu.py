@@ -1,0 +1,37 @@
+"""CPU cores for the work the studio runs on the processor: training threads (the quick start's
+CPU recipe) and onnxruntime's intra-op threads (the inference worker). Both take the cores other
+processes leave free, measured when the work starts: threads fighting another process for a
+core run several times slower than fewer threads would."""
+
+from __future__ import annotations
+
+import os
+
+
+def busy_cores(interval: float = 0.5) -> float | None:
+    """How many cores other processes keep busy now: the machine's CPU use over `interval`
+    seconds, less this process's own. (The load average lags by a minute and counts this
+    process too: a command that has just started, importing its libraries, reads as one busy
+    core.) None where it cannot be measured."""
+    try:
+        import psutil
+
+        me = psutil.Process()
+        me.cpu_percent(None)
+        total = psutil.cpu_percent(interval=interval)  # all cores, averaged, over the interval
+        mine = me.cpu_percent(None)  # percent of one core, over the same interval
+        cores = psutil.cpu_count() or os.cpu_count() or 1
+    except Exception:  # noqa: BLE001 - no measurement: the caller lets PyTorch decide
+        return None
+    return max(0.0, float(total) / 100.0 * cores - float(mine) / 100.0)
+
+
+def free_cores(cores: int | None = None, busy: float | None = None) -> int | None:
+    """The cores not busy with other processes (at least one), or None where the use cannot be
+    measured."""
+    cores = cores or os.cpu_count() or 1
+    if busy is None:
+        busy = busy_cores()
+        if busy is None:
+            return None
+    return max(1, min(cores, round(cores - busy)))
