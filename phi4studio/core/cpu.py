@@ -26,12 +26,13 @@ def busy_cores(interval: float = 0.5) -> float | None:
     return max(0.0, float(total) / 100.0 * cores - float(mine) / 100.0)
 
 
-def free_cores(cores: int | None = None, busy: float | None = None) -> int | None:
-    """The cores not busy with other processes (at least one), or None where the use cannot be
-    measured."""
+def free_cores(cores: int | None = None, busy: float | None = None,
+               interval: float = 0.5) -> int | None:
+    """The cores not busy with other processes (at least one; measured over `interval` seconds
+    unless `busy` is given), or None where the use cannot be measured."""
     cores = cores or os.cpu_count() or 1
     if busy is None:
-        busy = busy_cores()
+        busy = busy_cores(interval)
         if busy is None:
             return None
     return max(1, min(cores, round(cores - busy)))

@@ -88,7 +88,11 @@ async def test_start_reports_model_info(client: InferenceClient) -> None:
 
 
 async def test_cpu_threads_can_be_set_and_do_not_change_the_answer(
-        client: InferenceClient, tiny_phi3_onnx_dir: Path) -> None:
+        client: InferenceClient, tiny_phi3_onnx_dir: Path, tmp_path: Path) -> None:
+    """`--threads` sets onnxruntime's intra-op threads; a genai_config.json that names them
+    itself keeps its number."""
+    import shutil
+
     req = {"messages": MESSAGES, "max_new_tokens": 24, "greedy": True}
     auto = await client.complete(req)
     one = InferenceClient(tiny_phi3_onnx_dir, provider="cpu", worker_args=["--threads", "1"],
@@ -98,6 +102,17 @@ async def test_cpu_threads_can_be_set_and_do_not_change_the_answer(
         assert (await one.complete(req))["token_ids"] == auto["token_ids"]
     finally:
         await one.close()
+    own = tmp_path / "own"
+    shutil.copytree(tiny_phi3_onnx_dir, own)
+    cfg = json.loads((own / "genai_config.json").read_text(encoding="utf-8"))
+    cfg["model"]["decoder"]["session_options"]["intra_op_num_threads"] = 3
+    (own / "genai_config.json").write_text(json.dumps(cfg), encoding="utf-8")
+    kept = InferenceClient(own, provider="cpu", worker_args=["--threads", "1"],
+                           start_timeout_s=60)
+    try:
+        assert (await kept.start())["cpu_threads"] == 3
+    finally:
+        await kept.close()
 
 
 async def test_greedy_streams_and_is_deterministic(client: InferenceClient, figures: Any) -> None:

@@ -172,7 +172,8 @@ class Engine:
             return
         from phi4studio.core.cpu import free_cores
 
-        n = self.threads if self.threads > 0 else free_cores()
+        # a quarter second of measuring: it adds to every model load
+        n = self.threads if self.threads > 0 else free_cores(interval=0.25)
         if not n or not hasattr(cfg, "overlay"):
             return
         cfg.overlay(json.dumps({"model": {"decoder": {"session_options": {
