@@ -54,7 +54,11 @@ def test_loop_next_names_the_token_that_continues_a_short_cycle() -> None:
     assert loop_next([1, 2, 3] + [7, 9] * 4, 8) == 7  # `/1000/1000`: the cycle's next token
     assert loop_next([1, 2, 3, 4] * 2, 8) is None  # two turns of a 4-cycle are not a loop
     assert loop_next([1, 2, 3, 4] * 3, 8) == 1  # three turns are (a cycle of 4 needs 12)
-    assert loop_next(list(range(1, 10)) * 3, 8) is None  # longer cycles are left alone
+    # a long cycle (`/2022/02/20/forecast/1234567890/cc/normal/...`: 29 tokens) after three turns
+    long = list(range(100, 129))
+    assert loop_next([1] + long * 2 + long[:28], 8) is None
+    assert loop_next([1] + long * 3, 8) == 100
+    assert loop_next(list(range(1, 34)) * 3, 8) is None  # cycles over 32 tokens are left alone
     assert loop_next([4, 4, 4, 6] + [4] * 7, 8) is None  # the run is broken inside the window
     assert loop_next([], 8) is None
 
@@ -125,6 +129,14 @@ def test_a_call_cut_by_the_budget_is_found_after_the_complete_ones() -> None:
         f"<tool_call>{a}</tool_call>\n<tool_call>") == len(f"<tool_call>{a}")
     array = "<tool_call>[" + a + ', {"name": "g", "arguments": {'
     assert RepeatWatch("<tool_call>").unfinished(array) == len("<tool_call>[" + a)
+    # the budget ran out inside the last call's close, or in a next call's opening: mended
+    done = f"<tool_call>{a}</tool_call>"
+    for cut_at in (len(done) - 5, len(done) - len("</tool_call>")):
+        assert RepeatWatch("<tool_call>").mended(done[:cut_at], "</tool_call>", "\n") == done
+    assert RepeatWatch("<tool_call>").mended(done + "\n<tool_", "</tool_call>", "\n") == done
+    assert RepeatWatch("<tool_call>").mended(done, "</tool_call>", "\n") is None
+    assert RepeatWatch("<tool_call>").mended('<tool_call>{"name": "f"', "</tool_call>") is None
+    assert RepeatWatch("<tool_call>").mended(done + "\nthen", "</tool_call>", "\n") is None
     # complete output, or a single call cut before it ends: nothing to keep or drop
     assert RepeatWatch("<tool_call>").unfinished(f"<tool_call>{a}</tool_call>") is None
     assert RepeatWatch("<tool_call>").unfinished('<tool_call>{"name": "f", "argu') is None

@@ -215,6 +215,8 @@ class Runner:
             notes.append("stopped at a repeated call")
         if data.get("cut_call_dropped"):
             notes.append("a call the token budget cut off was dropped")
+        if data.get("close_mended"):
+            notes.append("the token budget ran out in a call's close marker: it was completed")
         if data.get("loops_broken"):
             notes.append(f"a looping value was ended ({data['loops_broken']} step(s))")
         if data.get("stop_reason") == "stopped" and self.cancelled():

@@ -82,7 +82,7 @@ class CallControl:
       ends it: the output is cut after the call before it and closed with `close` (the
       syntax's end of a call list, e.g. `]</tool_call>`).
     - `loop_tokens`: inside a call, once the last `loop_tokens` tokens repeat a cycle of at
-      most 8 tokens (`/1000/1000/1000...`, a run of newlines), the next step bars the token
+      most 32 tokens (`/1000/1000/1000...`, a run of newlines), the next step bars the token
       that would continue the cycle and puts first the tokens that end the value, so it ends
       instead of filling the budget and leaving the call invalid JSON. 0: off.
     - `between` and `more_threshold`: where each call is a block of its own (`close` ends a

@@ -57,7 +57,7 @@ def barred(logits: Any, token_id: int) -> Any:
     return out
 
 
-LOOP_PERIOD = 8  # the longest token cycle `loop_next` looks for
+LOOP_PERIOD = 32  # the longest token cycle `loop_next` looks for
 
 
 def loop_next(ids: list[int], run: int, max_period: int = LOOP_PERIOD) -> int | None:
@@ -131,6 +131,24 @@ class RepeatWatch:
         end = self._calls[-1][1]
         if self._start is not None or self.marker in text[end:]:
             return end
+        return None
+
+    def mended(self, text: str, close: str, between: str = "") -> str | None:
+        """`text` ended properly where the budget cut it after its last complete call, inside
+        that call's `close` (the rest of it is added) or inside the opening of a next call that
+        has not begun (`between` and the marker: cut back to the close). None: nothing to mend.
+        Without fast-forwarding, forced text such as a close marker comes a token at a time, so
+        the budget can end in it."""
+        self.feed(text)
+        if not self._calls or self._start is not None or not close:
+            return None
+        end = self._calls[-1][1]
+        tail = text[end:]
+        if len(tail) < len(close) and close.startswith(tail):
+            return text + close[len(tail):]
+        rest = tail[len(close):]
+        if tail.startswith(close) and rest and (between + self.marker).startswith(rest):
+            return text[:end + len(close)]
         return None
 
     def feed(self, text: str) -> int | None:

@@ -474,6 +474,11 @@ class Engine:
             if cut is not None:  # the budget ran out inside a later call: keep those before
                 text = text[:cut] + control.close
                 result["cut_call_dropped"] = 1
+            else:
+                mended = watch.mended(text, control.close, control.between)
+                if mended is not None:  # it ran out inside a close marker: complete it
+                    text = mended
+                    result["close_mended"] = 1
         # The text is what was streamed, piece by piece (the stream decoder joins multi-byte
         # characters split across tokens); a stop string ends it.
         if stop_hit is not None:

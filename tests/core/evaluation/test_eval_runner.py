@@ -260,7 +260,7 @@ def test_call_threshold_uses_calls_first_grammar_and_records_p_call(
             return {"text": text, "stop_reason": "repeated_call", "p_call": 0.75,
                     "completion_tokens": 5, "p_more": [0.25]}
         return {"text": text, "stop_reason": "max_tokens", "p_call": 0.2, "completion_tokens": 5,
-                "cut_call_dropped": 1, "loops_broken": 2}
+                "cut_call_dropped": 1, "loops_broken": 2, "close_mended": 1}
 
     asyncio.run(Runner(run, gen, FMT, guided="grammar", call_threshold=0.5, text_tokens=8,
                        stop_repeats=True, more_threshold=0.3).run())
@@ -274,7 +274,8 @@ def test_call_threshold_uses_calls_first_grammar_and_records_p_call(
     assert turns[0]["p_more"] == [0.25] and "p_more" not in turns[1]
     assert turns[0]["notes"] == ["stopped at a repeated call"] and turns[0]["correct"]
     assert turns[1]["notes"] == ["a call the token budget cut off was dropped",
-                                 "a looping value was ended (2 step(s))"]
+                                 "the token budget ran out in a call's close marker: it was "
+                                 "completed", "a looping value was ended (2 step(s))"]
     assert control.loop_tokens == 24  # looping values are ended whenever call control is on
     # without a threshold: the usual grammar (text may precede calls), no control at all
     seen.clear()
