@@ -21,7 +21,7 @@ def busy_cores(interval: float = 0.5) -> float | None:
         total = psutil.cpu_percent(interval=interval)  # all cores, averaged, over the interval
         mine = me.cpu_percent(None)  # percent of one core, over the same interval
         cores = psutil.cpu_count() or os.cpu_count() or 1
-    except Exception:  # noqa: BLE001 - no measurement: the caller lets PyTorch decide
+    except Exception:  # noqa: BLE001 - no measurement: the caller keeps its runtime's default
         return None
     return max(0.0, float(total) / 100.0 * cores - float(mine) / 100.0)
 

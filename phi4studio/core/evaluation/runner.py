@@ -265,7 +265,7 @@ class Runner:
             return None
         syn = self.fmt.syntax  # one block per call: the step after a block decides on more
         between = syn.between if syn.shape == "object" and syn.block_close else ""
-        return CallControl(self.fmt.syntax.open, self.fmt.calls_close,
+        return CallControl(syn.open, self.fmt.calls_close,
                            self.call_threshold if decide else None,
                            self.text_tokens if decide else None, self.stop_repeats,
                            between=between,
