@@ -170,6 +170,7 @@ class Runner:
         called: list[str] = []
         turns: list[dict[str, Any]] = []
         marks = checkpoints(case)
+        strict = not str(case.get("suite") or "").startswith("bfcl:")  # BFCL keeps its rule
         for k, idx in enumerate(marks):
             expected = expected_at(case, k)
             history = messages[:idx]
@@ -178,7 +179,8 @@ class Runner:
                 and is_error_result(history[-1].get("content")))
             answer = await self.ask(history, tools, expect_call=bool(expected))
             scored = score_turn(tools, answer.calls, answer.parse_errors, expected,
-                                recovery=recovery)
+                                recovery=recovery,
+                                unreadable=strict and self._unreadable(answer))
             add(counts, scored["counts"])
             for name, (e, c) in scored["tools"].items():
                 row = per_tool.setdefault(name, [0, 0])
@@ -249,6 +251,14 @@ class Runner:
                       p_call=_num(data.get("p_call")),
                       p_more=[float(p) for p in data.get("p_more") or []
                               if isinstance(p, (int, float))])
+
+    def _unreadable(self, answer: Answer) -> bool:
+        """The answer attempted a call (the format's call marker, or a bare JSON answer that
+        did not parse) and no call could be read from it: not the same as a decline."""
+        if answer.calls or answer.withheld or not answer.parse_errors:
+            return False
+        marker = self.fmt.syntax.open
+        return not marker or marker in answer.raw
 
     def _control(self, tools: Sequence[Mapping[str, Any]],
                  guidance: tuple[str, str] | None) -> Any:

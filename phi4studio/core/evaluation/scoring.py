@@ -89,17 +89,27 @@ def output_counts(tools: Sequence[Mapping[str, Any]], calls: Sequence[Mapping[st
 
 def score_turn(tools: Sequence[Mapping[str, Any]], calls: Sequence[Mapping[str, Any]],
                parse_errors: Sequence[str], expected: Sequence[ExpectedCall], *,
-               recovery: bool = False) -> dict[str, Any]:
-    """Verdict and counts for one checked turn (a replay checkpoint)."""
+               recovery: bool = False, unreadable: bool = False) -> dict[str, Any]:
+    """Verdict and counts for one checked turn (a replay checkpoint).
+
+    BFCL's rule: an output that does not decode into calls is no call (so right where none is
+    expected). `unreadable` (the runner sets it on the studio's own splits): the output
+    attempted a call and none could be read, which makes the turn wrong: a garbled attempt is
+    not a decline."""
     check = check_turn(tools, calls, expected)
+    valid, error, error_type = check.valid, check.error, check.error_type
+    if unreadable and valid:
+        valid, error_type = False, "unreadable_call"
+        error = "A call was attempted and could not be read" + (
+            f": {parse_errors[0]}" if parse_errors else ".")
     c = output_counts(tools, calls, parse_errors)
     c["turns"] = 1
-    c["turns_correct"] = int(check.valid)
+    c["turns_correct"] = int(valid)
     c["calls_checked"] = len(calls)
     c["calls_correct"] = len(check.matches)
     if not expected:
         c["irrelevant_turns"] = 1
-        c["irrelevant_silent"] = int(not calls)
+        c["irrelevant_silent"] = int(not calls and not unreadable)
     exp_names = [next(iter(e)) for e in expected]
     c["selections"] = len(expected)
     c["selections_right"] = sum((Counter(exp_names) & Counter(str(x.get("name"))
@@ -108,14 +118,14 @@ def score_turn(tools: Sequence[Mapping[str, Any]], calls: Sequence[Mapping[str, 
     c["params_expected"], c["params_correct"] = p_exp, p_ok
     if recovery:
         c["recovery_turns"] = 1
-        c["recovery_correct"] = int(check.valid)
+        c["recovery_correct"] = int(valid)
     matched = {j for _, j in check.matches}
     per_tool: dict[str, list[int]] = {}
     for j, name in enumerate(exp_names):
         row = per_tool.setdefault(name, [0, 0])
         row[0] += 1
         row[1] += int(j in matched)
-    return {"correct": check.valid, "error": check.error, "error_type": check.error_type,
+    return {"correct": valid, "error": error, "error_type": error_type,
             "counts": c, "tools": per_tool, "matches": check.matches}
 
 

@@ -73,6 +73,22 @@ def test_schema_validity_unknown_tool() -> None:
     assert not schema_valid(TOOLS, c("weather", city="Oslo", days="2"))
 
 
+def test_an_unreadable_call_is_no_call_for_bfcl_and_wrong_on_the_studio_splits() -> None:
+    errors = ["tool call is not valid JSON: Expecting value: line 1 column 1"]
+    bfcl = score_turn(TOOLS, [], errors, [])  # BFCL's rule: it does not decode, so no call
+    assert bfcl["correct"] and bfcl["counts"]["irrelevant_silent"] == 1
+    studio = score_turn(TOOLS, [], errors, [], recovery=True, unreadable=True)
+    assert not studio["correct"]
+    assert studio["error_type"] == "unreadable_call" and "Expecting value" in studio["error"]
+    k = studio["counts"]
+    assert (k["irrelevant_turns"], k["irrelevant_silent"]) == (1, 0)
+    assert (k["recovery_turns"], k["recovery_correct"]) == (1, 0)
+    assert (k["outputs"], k["outputs_json_valid"]) == (1, 0)
+    # where a call was expected the turn was wrong already; the checker's reason is kept
+    missed = score_turn(TOOLS, [], errors, [{"weather": {"city": ["Oslo"]}}], unreadable=True)
+    assert not missed["correct"] and missed["error_type"] == "wrong_count"
+
+
 def result(rid: str, category: str, ok: bool, counts: dict[str, int], *, multi: bool = False,
            tools: dict[str, list[int]] | None = None) -> dict[str, Any]:
     return {"id": rid, "category": category, "scenario": category, "suite": "s", "ok": ok,

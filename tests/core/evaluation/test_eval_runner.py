@@ -120,6 +120,23 @@ def test_wrong_answers_are_scored(tmp_path: Path, model_dir: Path) -> None:
     assert summary["overall"]["parameter_accuracy"]["value"] == 0.0
 
 
+def test_a_garbled_call_on_a_text_turn_of_a_dataset_case_is_wrong(tmp_path: Path,
+                                                                  model_dir: Path) -> None:
+    run = make_run(tmp_path, model_dir, [example(0)])
+
+    def garbled(prompt: str) -> str:
+        last_user = prompt.rsplit("<|im_start|>user\n", 1)[1]
+        if "<tool_response" in last_user:  # the text turn: an attempted call nobody can read
+            return '<tool_call>weather(city="Paris")</tool_call>'
+        return oracle(prompt)
+
+    summary = asyncio.run(Runner(run, Scripted(garbled), FMT).run())
+    turns = run.results()[0]["turns"]
+    assert [t["correct"] for t in turns] == [True, False]
+    assert turns[1]["error_type"] == "unreadable_call" and turns[1]["parse_errors"]
+    assert summary["overall"]["irrelevance_detection"] == {"value": 0.0, "num": 0, "den": 1}
+
+
 def test_cancel_then_resume_continues_without_duplicates(tmp_path: Path,
                                                          model_dir: Path) -> None:
     run = make_run(tmp_path, model_dir, [example(i) for i in range(6)])
