@@ -17,6 +17,9 @@ What counts as stated, leniently (a value the request words differently must sti
   passes;
 - an enum value, a boolean, null: always (the schema offers them, the request need not name
   them); an array or object: one grounded item.
+A placeholder is never stated: an empty string, or the argument's own name as its value
+(`"cell_part": "cell_part"`, `"query": "query"`), which a tuned model writes when the request
+holds nothing for it.
 Optional arguments are not checked: a model may leave them out or give their default.
 """
 
@@ -121,9 +124,22 @@ def _ungrounded(call: Mapping[str, Any], tool: Mapping[str, Any] | None, said: _
     if not isinstance(args, Mapping):
         return []
     common = frozenset(_WORD.findall(json.dumps(tool, default=str).lower()))
-    return [k for k in schema.get("required") or []
-            if k in args and not _grounded(args[k], props.get(k) if isinstance(props, Mapping)
-                                           else None, said, common)]
+    out = []
+    for k in schema.get("required") or []:
+        if k not in args:
+            continue
+        prop = props.get(k) if isinstance(props, Mapping) else None
+        if _placeholder(k, args[k], prop) or not _grounded(args[k], prop, said, common):
+            out.append(k)
+    return out
+
+
+def _placeholder(name: str, value: Any, schema: Any) -> bool:
+    """An empty string, or the argument's name written as its value (an enum may hold it)."""
+    if not isinstance(value, str) or (isinstance(schema, Mapping) and schema.get("enum")):
+        return False
+    words = _WORD.findall(value.lower())
+    return not value.strip() or words == _WORD.findall(name.lower().replace("_", " "))
 
 
 def ungrounded_calls(calls: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]],

@@ -46,6 +46,23 @@ def test_made_up_values_are_found() -> None:
                       "Weather for a city, 3 days.") == ["city"]  # optional days not checked
 
 
+def test_placeholders_are_never_stated() -> None:
+    cell = {"name": "get_cell_function", "inputSchema": {"type": "object", "properties": {
+        "cell_part": {"type": "string"}, "level": {"type": "string", "enum": ["level", "basic"]},
+        "note": {"type": "string"}}, "required": ["cell_part", "level"]}}
+    said = "Identify the number of the mitochondria in a cell part."
+    # the argument's name as its value, though both its words are in the request
+    assert ungrounded(call("get_cell_function", cell_part="cell_part", level="basic"),
+                      cell, said) == ["cell_part"]
+    assert ungrounded(call("get_cell_function", cell_part="Cell part", level="basic"),
+                      cell, said) == ["cell_part"]
+    assert ungrounded(call("get_cell_function", cell_part=" ", level="basic"),
+                      cell, said) == ["cell_part"]
+    # an enum may hold its own name; optional arguments are not checked
+    assert ungrounded(call("get_cell_function", cell_part="mitochondria", level="level",
+                           note=""), cell, said) == []
+
+
 def test_values_worded_differently_pass() -> None:
     assert ungrounded(call("get_weather", city="New York, NY"), WEATHER,
                       "What's the weather in New York?") == []
@@ -69,7 +86,8 @@ def test_tool_results_count_and_unknown_tools_are_left_alone() -> None:
                              call("get_weather", city="Lisbon"),
                              call("nope", city="Lisbon")], [WEATHER], text) == [
         ("get_weather", ["city"])]
-    assert ungrounded(call("get_weather", city=""), WEATHER, text) == []  # nothing to look for
+    assert ungrounded(call("get_weather", city="-"), WEATHER, text) == []  # nothing to look for
+    assert ungrounded(call("get_weather", city=""), WEATHER, text) == ["city"]  # a placeholder
 
 
 def test_the_question_names_what_is_missing() -> None:
