@@ -6,7 +6,9 @@ trained on and tested on. Groups are stratified by scenario (declared, else infe
 optionally by the first tool called; within a stratum they are shuffled by a hash of seed and
 content (stable whatever the row order) and each goes to the split furthest below its share.
 Optionally whole tools are held out: every example calling one goes to test, so the test split
-measures generalisation to tools never seen in training.
+measures generalisation to tools never seen in training. Optionally examples of some sources
+are training-only (auxiliary data, such as the quick start's broad catalog): they all go to
+train, and the ratios apply to the other examples, so validation and test hold only those.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class SplitRow:
     group: str  # normalised content hash: equal conversations share it
     tools_called: tuple[str, ...] = ()
     split: str | None = None  # the current split (kept with respect_existing=True)
+    source: str = ""
 
 
 @dataclass
@@ -44,6 +47,7 @@ class SplitPlan:
     by_stratum: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     n_groups: int = 0
     held_out: int = 0  # examples sent to test because they call a held-out tool
+    train_only: int = 0  # examples sent to train because of their source
     kept_version: int | None = None  # the version that keeps the splits from before (run_split)
 
 
@@ -65,10 +69,12 @@ def plan_split(
     stratify_by_tool: bool = False,
     holdout_tools: Iterable[str] = (),
     respect_existing: bool = False,
+    train_only_sources: Iterable[str] = (),
 ) -> SplitPlan:
     """Decide a split for every row (pure: no store needed)."""
     shares = _check_ratios(ratios)
     holdout = set(holdout_tools)
+    train_only = set(train_only_sources)
     groups: dict[str, list[SplitRow]] = {}
     for r in rows:
         groups.setdefault(r.group, []).append(r)
@@ -80,6 +86,9 @@ def plan_split(
         if holdout and any(set(m.tools_called) & holdout for m in members):
             forced = "test"
             plan.held_out += len(members)
+        elif train_only and all(m.source in train_only for m in members):
+            forced = "train"
+            plan.train_only += len(members)
         elif respect_existing:
             forced = next((m.split for m in members if m.split in SPLITS), None)
         stratum = head.scenario
@@ -114,16 +123,17 @@ def split_rows(store: DatasetStore, flt: ExampleFilter | None = None) -> list[Sp
     from phi4studio.core.datasets.coverage import infer_scenario
     where, params = store.where(flt)
     rows = store.read(
-        "SELECT id, scenario, norm_hash, called, split, "
+        "SELECT id, scenario, norm_hash, called, split, source, "
         f"CASE WHEN scenario IS NULL THEN data END FROM examples WHERE {where} ORDER BY pos",
         params,
     )
     out = []
-    for ex_id, scenario, group, called, split, data in rows:
+    for ex_id, scenario, group, called, split, source, data in rows:
         if scenario is None:
             scenario = infer_scenario(json.loads(data))
         tools = tuple(t for t in str(called or "").split("\x1f") if t)
-        out.append(SplitRow(str(ex_id), str(scenario), str(group), tools, split))
+        out.append(SplitRow(str(ex_id), str(scenario), str(group), tools, split,
+                            str(source or "")))
     return out
 
 
@@ -136,6 +146,7 @@ def assign_splits(
     stratify_by_tool: bool = False,
     holdout_tools: Iterable[str] = (),
     respect_existing: bool = False,
+    train_only_sources: Iterable[str] = (),
     progress: Callable[[float, str], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
 ) -> SplitPlan:
@@ -144,6 +155,7 @@ def assign_splits(
     plan = plan_split(
         rows, ratios=ratios, seed=seed, stratify_by_tool=stratify_by_tool,
         holdout_tools=holdout_tools, respect_existing=respect_existing,
+        train_only_sources=train_only_sources,
     )
     changes = {r.id: plan.assignments[r.id] for r in rows if r.split != plan.assignments[r.id]}
     label = f"Split {len(rows)} example(s) (seed {seed})"

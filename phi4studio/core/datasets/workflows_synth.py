@@ -145,6 +145,7 @@ def run_split(
     seed: int = 0,
     holdout_tools: Iterable[str] = (),
     stratify_by_tool: bool = False,
+    train_only_sources: Iterable[str] = (),
     progress: ProgressFn | None = None,
     cancelled: CancelledFn | None = None,
 ) -> Any:
@@ -158,7 +159,8 @@ def run_split(
                                      note="made automatically before assigning splits").id
     plan = assign_splits(store, ratios=ratios or DEFAULT_RATIOS, seed=seed,
                          holdout_tools=holdout, stratify_by_tool=stratify_by_tool,
-                         progress=progress, cancelled=cancelled)
+                         train_only_sources=train_only_sources, progress=progress,
+                         cancelled=cancelled)
     plan.kept_version = kept
     return plan
 
@@ -166,6 +168,8 @@ def run_split(
 def describe_plan(plan: Any) -> str:
     counts = ", ".join(f"{s} {plan.counts.get(s, 0)}" for s in ("train", "validation", "test"))
     held = f", {plan.held_out} held out with their tools" if plan.held_out else ""
+    only = getattr(plan, "train_only", 0)
+    held += f", {only} training-only by their source" if only else ""
     return f"{counts} ({plan.n_groups} content groups{held})"
 
 
@@ -177,15 +181,18 @@ def split_job(
     seed: int = 0,
     holdout_tools: Iterable[str] = (),
     stratify_by_tool: bool = False,
+    train_only_sources: Iterable[str] = (),
     on_done: OnDone = None,
 ) -> Job:
     path = library.path(dataset_id)
     holdout = list(holdout_tools)
+    train_only = list(train_only_sources)
 
     def work(ctx: ThreadContext) -> Any:
         with DatasetStore.open(path) as store:
             plan = run_split(store, ratios=ratios, seed=seed, holdout_tools=holdout,
-                             stratify_by_tool=stratify_by_tool, progress=ctx.progress,
+                             stratify_by_tool=stratify_by_tool,
+                             train_only_sources=train_only, progress=ctx.progress,
                              cancelled=lambda: ctx.cancelled)
         ctx.log(describe_plan(plan))
         return plan

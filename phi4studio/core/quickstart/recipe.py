@@ -189,7 +189,7 @@ def make_recipe(options: QuickStartOptions, info: ModelInfo, *, gpu: bool) -> di
     from phi4studio.core.training.presets import preset_values
 
     small = small_model(info)
-    n = options.size or (500 if small and not gpu else 1000)
+    n = options.size or (700 if small and not gpu else 1000)
     training: dict[str, Any] = {**preset_values("recommended"), "num_train_epochs": 2.0}
     if not gpu:
         training.update(

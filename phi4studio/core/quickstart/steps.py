@@ -144,10 +144,12 @@ async def validate_step(ctx: StepContext) -> None:
 
 async def split_step(ctx: StepContext) -> None:
     from phi4studio.core.datasets.workflows_synth import describe_plan, split_job
+    from phi4studio.core.quickstart.data import BROAD_SOURCE
 
     data = ctx.recipe["data"]
+    # the broad catalog's examples only train: the held-out split is the user's tools
     job = split_job(ctx.svc.library, ctx.artefacts["dataset_id"], ratios=data.get("split"),
-                    seed=int(data.get("seed", 0)))
+                    seed=int(data.get("seed", 0)), train_only_sources=[BROAD_SOURCE])
     ctx.track(job)
     if await ctx.wait(job) is not JobState.SUCCEEDED:
         raise StepFailed(job.error or "the split failed")

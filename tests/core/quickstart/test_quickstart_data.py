@@ -311,7 +311,7 @@ def test_near_misses_and_calls_are_worded_alike() -> None:
     model learns "a question: no call"."""
     def wording(shape: dict[str, float]) -> tuple[float, float, list[dict[str, Any]]]:
         exs = list(quickstart_examples(sample_tools(), 400, seed=0, mix=QUICKSTART_MIX,
-                                       shape={**RECIPE_SHAPE, **shape}))
+                                       shape={**RECIPE_SHAPE, "general": 0.0, **shape}))
         asks = Counter((bool(calls(e)), user_text(e).rstrip().endswith("?")) for e in exs)
         p_call = [asks[(True, q)] / max(1, asks[(True, q)] + asks[(False, q)])
                   for q in (True, False)]  # P(call | question), P(call | other wording)
@@ -332,7 +332,7 @@ def paired(shape: dict[str, float], seed: int
            ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
     """200 examples of the recipe with a pair shape on: exactly n, unique ids, all valid."""
     exs = list(quickstart_examples(sample_tools(), 200, seed=seed, mix=QUICKSTART_MIX,
-                                   shape={**RECIPE_SHAPE, **shape}))
+                                   shape={**RECIPE_SHAPE, "general": 0.0, **shape}))
     assert len(exs) == 200 and len({e["id"] for e in exs}) == 200
     assert all(not [i for i in validate_example(e) if i.severity == "error"] for e in exs)
     return exs, {e["id"]: e for e in exs}
@@ -363,7 +363,7 @@ def test_missing_pairs_ask_for_the_value_the_twin_request_states() -> None:
         shared = set(user_text(ask).split()) & set(user_text(twin).split())
         assert len(shared) >= len(set(user_text(ask).split())) * 0.6
     plain = list(quickstart_examples(sample_tools(), 200, seed=2, mix=QUICKSTART_MIX,
-                                     shape=RECIPE_SHAPE))
+                                     shape={**RECIPE_SHAPE, "general": 0.0}))
     assert not [e for e in plain if "pair" in e["tags"]]
 
 
@@ -384,6 +384,6 @@ def test_near_miss_pairs_call_when_the_needed_tool_is_offered_too() -> None:
         assert twin["messages"][:-1] == decline["messages"][:-1]
     # each twin took a later place of its scenario: the mix is the one without pairs
     plain = Counter(e["scenario"] for e in quickstart_examples(
-        sample_tools(), 200, seed=4, mix=QUICKSTART_MIX, shape=RECIPE_SHAPE))
+        sample_tools(), 200, seed=4, mix=QUICKSTART_MIX, shape={**RECIPE_SHAPE, "general": 0.0}))
     mixed = Counter(e["scenario"] for e in exs)
     assert all(abs(mixed[k] - plain[k]) <= 2 for k in QUICKSTART_MIX), (plain, mixed)
