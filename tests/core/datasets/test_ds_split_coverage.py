@@ -141,6 +141,34 @@ def test_holdout_tools_and_respect_existing() -> None:
     assert plan_split(fixed, respect_existing=True).assignments == {"a": "test", "b": "test"}
 
 
+def test_training_only_sources_go_to_train_and_the_ratios_apply_to_the_rest() -> None:
+    r = [SplitRow(f"e{i}", "single", f"h{i}", (), None, "aux" if i % 3 == 0 else "mine")
+         for i in range(300)]
+    plan = plan_split(r, seed=0, train_only_sources=["aux"])
+    assert plan.train_only == 100
+    assert all(plan.assignments[f"e{i}"] == "train" for i in range(0, 300, 3))
+    # the other 200 split 80 / 10 / 10 by themselves
+    assert plan.counts == {"train": 100 + 160, "validation": 20, "test": 20}
+    # a group is training-only only when every member is: equal content never straddles
+    mixed = [SplitRow("a", "single", "g", (), None, "aux"),
+             SplitRow("b", "single", "g", (), None, "mine")]
+    plan = plan_split(mixed, seed=0, ratios={"test": 1.0}, train_only_sources=["aux"])
+    assert plan.assignments == {"a": "test", "b": "test"} and plan.train_only == 0
+
+
+def test_assign_splits_reads_each_examples_source(tmp_path: Path) -> None:
+    store = DatasetStore.create(tmp_path / "d.sqlite")
+    exs = list(synthesize(CATALOG, 60, seed=5))
+    for i, e in enumerate(exs):
+        e["source"] = "aux" if i % 2 else "mine"
+    store.add_many(exs, record_undo=False)
+    plan = assign_splits(store, seed=1, train_only_sources=["aux"])
+    assert plan.train_only == 30
+    assert {(store.get_dict(e["id"]) or {}).get("split") for e in exs[1::2]} == {"train"}
+    assert store.count(ExampleFilter(split="test")) == plan.counts["test"] >= 2
+    store.close()
+
+
 def test_assign_splits_on_a_store_is_one_undo_step(tmp_path: Path) -> None:
     store = DatasetStore.create(tmp_path / "d.sqlite")
     store.add_many(synthesize(CATALOG, 100, seed=2), record_undo=False)

@@ -15,9 +15,11 @@ from phi4studio.core.datasets.synthesis import phrasing as ph
 from phi4studio.core.datasets.validation import validate_example
 from phi4studio.core.errors import StudioError
 from phi4studio.core.quickstart.data import (
+    BROAD_SOURCE,
     DEFAULT_SHAPE,
     QUICKSTART_MIX,
     RECIPE_SHAPE,
+    SOURCE,
     general_tools,
     quickstart_examples,
     similar_tools,
@@ -89,6 +91,9 @@ def test_the_general_share_brings_the_broad_catalog_in(examples: list[dict[str, 
     # the catalog's value examples are for the synthesizer, never shown to the model
     assert not [e for e in from_general if "'examples'" in repr([t["inputSchema"]
                                                                   for t in e["tools"]])]
+    # their source marks them training-only (the quick start's split keeps them in train)
+    assert {e["source"] for e in from_general} == {BROAD_SOURCE}
+    assert {e["source"] for e in from_mine} == {SOURCE}
     plain = list(quickstart_examples(sample_tools(), 60, seed=5, mix=QUICKSTART_MIX,
                                      shape={**SHAPE, "general": 0.0}))
     assert all({t["name"] for t in e["tools"]} <= mine for e in plain)
