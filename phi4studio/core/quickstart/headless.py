@@ -17,9 +17,11 @@ completed (whatever the verdict), 1 a step failed, 2 bad input, 3 cancelled.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from phi4studio.core.errors import StudioError
@@ -118,11 +120,14 @@ async def _run(args: Any, out: TextIO, err: TextIO) -> int:
                   f"({qs.store.folder(state.id)})\n")
         qs.add_listener(Printer(err))
         qs.start(state.id)
+        stop_signals = _cancel_on_signals(lambda: qs.cancel(state.id), err)
         try:
             final = await qs.wait(state.id)
         except asyncio.CancelledError:  # pragma: no cover - Ctrl+C
             qs.cancel(state.id)
             final = await qs.wait(state.id)
+        finally:
+            stop_signals()
         if args.json:
             out.write(json.dumps(report_data(final), indent=2, default=str) + "\n")
         elif final.artefacts.get("comparisons"):
@@ -138,6 +143,32 @@ async def _run(args: Any, out: TextIO, err: TextIO) -> int:
     finally:
         await studio.queue.shutdown(timeout=studio.settings.cancel_grace_s + 10)
         studio.close()
+
+
+def _cancel_on_signals(cancel: Callable[[], object], err: TextIO) -> Callable[[], None]:
+    """Ctrl+C and SIGTERM cancel the flow as the Cancel button does (the step's job stops
+    cleanly: training saves a checkpoint, and its process tree ends with it), so the command
+    exits 3 and `--resume` goes on. Returns what removes the handlers."""
+    import signal
+
+    loop = asyncio.get_running_loop()
+    added = []
+
+    def on_signal() -> None:
+        err.write("cancelling: the current step stops (resume with --resume)\n")
+        cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, on_signal)
+            added.append(sig)
+
+    def remove() -> None:
+        for sig in added:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(sig)
+
+    return remove
 
 
 def quickstart_command(args: Any, out: TextIO | None = None, err: TextIO | None = None) -> int:
