@@ -9,6 +9,7 @@
     phi4studio dataset synth (--tools CATALOG | --mcp "CMD ARGS") -n N [--seed S] [--mix ...]
                              [--name NAME | --into DATASET]
     phi4studio dataset split DATASET [--ratios 0.8,0.1,0.1] [--seed S] [--holdout-tools a,b]
+                             [--train-only-sources s,t]
     phi4studio dataset export DATASET|FILE --format F --out PATH [--split S] [--family F]
     phi4studio dataset version DATASET [list | create NAME | diff A [B] | restore V | delete V]
 
@@ -87,6 +88,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--ratios", default="0.8,0.1,0.1", help="train,validation,test")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--holdout-tools", default="", help="tools kept out of train (comma list)")
+    p.add_argument("--train-only-sources", default="",
+                   help="sources whose examples only train, e.g. auxiliary data (comma list)")
     p.add_argument("--json", action="store_true")
 
     p = dsub.add_parser("version", help="named versions: list, create, diff, restore, delete")
@@ -423,15 +426,17 @@ def cmd_split(args: argparse.Namespace) -> int:
         return 2
     ratios = dict(zip(("train", "validation", "test"), parts, strict=True))
     holdout = [t.strip() for t in args.holdout_tools.split(",") if t.strip()]
+    train_only = [t.strip() for t in args.train_only_sources.split(",") if t.strip()]
     progress = _Progress()
     with _open_store(args, args.dataset) as store:
         plan = run_split(store, ratios=ratios, seed=args.seed, holdout_tools=holdout,
-                         progress=progress)
+                         train_only_sources=train_only, progress=progress)
         leaks = find_leaks(store)
     progress.done()
     if args.json:
         _print_json({"counts": dict(plan.counts), "groups": plan.n_groups,
-                     "held_out": plan.held_out, "leaks": len(leaks)})
+                     "held_out": plan.held_out, "train_only": plan.train_only,
+                     "leaks": len(leaks)})
     else:
         print(describe_plan(plan))
         print("no conversation is in two splits" if not leaks

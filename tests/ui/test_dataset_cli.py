@@ -135,6 +135,12 @@ def test_synth_then_split(tmp_path: Path) -> None:
     assert listed["versions"][1]["changed"] == 40 and listed["since_latest"]["changed"] == 40
     r = cli(home, "version", "S", "restore", "nope")
     assert r.returncode == 2 and "No version 'nope'" in r.stderr
+    # a training-only source: every example of it goes to train
+    r = cli(home, "split", "S", "--seed", "3", "--train-only-sources", "synthetic:templates,other",
+            "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["train_only"] == 40 and out["counts"] == {"train": 40}
 
 
 def test_token_lengths_and_the_dataset_benchmark(tmp_path: Path, model_cache_dir: Path) -> None:
