@@ -429,6 +429,13 @@ def test_synthesis_split_and_export_dialogs(window, qloop, tmp_path) -> None:  #
     dlg.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
     assert "command that starts the MCP server" in dlg.error.text() and dlg.isVisible()
     dlg.reject()
+    dlg = dialogs.show_split(view)  # sources to keep in training: the dataset's one source
+    assert [dlg.train_only.item(i).text() for i in range(dlg.train_only.count())] == [
+        "synthetic:templates (60)"]
+    dlg.train_only.item(0).setCheckState(Qt.CheckState.Checked)
+    job = ok(dlg)
+    assert "60 training-only by their source" in job.message, job.error
+    assert view.store.counts_by("split") == {"train": 60}
 
 
 def test_first_run_shows_the_sample_dataset_once(window, qloop, tmp_path) -> None:  # type: ignore[no-untyped-def]

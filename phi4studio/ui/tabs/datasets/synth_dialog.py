@@ -116,7 +116,8 @@ def _synthesized(view: DatasetsView, job: Job) -> None:
 
 
 class SplitDialog(_JobDialog):
-    """Ratios, seed, tools held out for the test split, stratify by tool."""
+    """Ratios, seed, tools held out for the test split, sources kept to training, stratify by
+    tool."""
 
     def __init__(self, view: DatasetsView) -> None:
         super().__init__(view, "Split into train / validation / test")
@@ -139,6 +140,15 @@ class SplitDialog(_JobDialog):
         self.form.addRow("Seed", self.seed)
         self.form.addRow("", self.by_tool)
         self.form.addRow("Hold out for test\n(tools never seen in training)", self.holdout)
+        self.train_only = QListWidget(self)  # auxiliary data: trained on, never validated/tested
+        sources = store.counts_by("source") if store is not None else {}
+        for src, n in sorted(sources.items(), key=lambda kv: str(kv[0] or "")):
+            it = QListWidgetItem(f"{src or '(no source)'} ({n})", self.train_only)
+            it.setData(Qt.ItemDataRole.UserRole, src or "")
+            it.setFlags(it.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            it.setCheckState(Qt.CheckState.Unchecked)
+        self.train_only.setMaximumHeight(90)
+        self.form.addRow("Training only\n(sources never validated or tested)", self.train_only)
         self.form.addRow("", QLabel("The current splits are kept as a version first: Undo "
                                     "(Ctrl+Z) or Versions > Restore brings them back.", self))
 
@@ -149,4 +159,8 @@ class SplitDialog(_JobDialog):
             self.view.library, str(self.view.dataset_id),
             ratios={s: b.value() / 100 for s, b in self.ratios.items()},
             seed=self.seed.value(), holdout_tools=held, stratify_by_tool=self.by_tool.isChecked(),
+            train_only_sources=[
+                str(self.train_only.item(i).data(Qt.ItemDataRole.UserRole))
+                for i in range(self.train_only.count())
+                if self.train_only.item(i).checkState() == Qt.CheckState.Checked],
             on_done=self.view.versions.split_done)
