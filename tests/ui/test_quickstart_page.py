@@ -91,11 +91,15 @@ def test_a_flow_runs_with_progress_then_the_table_and_links(window: Any, qloop: 
     page.size_spin.setValue(40)
     opts = page.options()
     assert opts.tools.kind == "sample" and opts.base == str(tiny_phi3_hf_dir) and opts.size == 40
+    assert opts.overrides == {} and page.broad_check.isChecked()  # the recipe's broad share
+    page.broad_check.setChecked(False)  # the user's tools only
+    assert page.options().overrides == {"data.shape.general": 0.0}
     page.start_button.click()
     assert not page.start_button.isEnabled()
     run(qloop, until(lambda: page.flow_id is not None and page.qs.active(page.flow_id)))
     state = page.qs.load(page.flow_id)
     assert state.recipe["data"]["n"] == 40 and state.options["base"] == str(tiny_phi3_hf_dir)
+    assert state.recipe["data"]["shape"]["general"] == 0.0
     run(qloop, until(lambda: "train halfway" in page.steps.item(4, 2).text()))
     assert page.cancel_button.isEnabled() and not page.resume_button.isEnabled()
     assert page.steps.item(0, 1).text().endswith("done")

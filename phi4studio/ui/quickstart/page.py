@@ -141,6 +141,9 @@ class QuickStartPage(QWidget):
         self.bfcl_check = QCheckBox("Also evaluate on BFCL (simple, multiple, parallel, "
                                     "irrelevance) when its data is on this computer", model)
         self.bfcl_check.setChecked(True)
+        self.broad_check = QCheckBox("Train on the studio's broad tool catalog too (a share of "
+                                     "the examples; never in the held-out split)", model)
+        self.broad_check.setChecked(True)
         m = QGridLayout(model)
         m.addWidget(QLabel("Base model", model), 0, 0)
         m.addWidget(self.base_combo, 0, 1)
@@ -148,6 +151,7 @@ class QuickStartPage(QWidget):
         m.addWidget(QLabel("Examples", model), 1, 0)
         m.addWidget(self.size_spin, 1, 1)
         m.addWidget(self.bfcl_check, 2, 0, 1, 3)
+        m.addWidget(self.broad_check, 3, 0, 1, 3)
 
         self.start_button = QPushButton("Start", self)
         self.start_button.setDefault(True)
@@ -236,8 +240,9 @@ class QuickStartPage(QWidget):
             text == self.base_combo.itemText(0) else text
         if base.startswith("(default"):
             base = ""
+        overrides = {} if self.broad_check.isChecked() else {"data.shape.general": 0.0}
         return QuickStartOptions(tools=source, base=base, size=self.size_spin.value() or None,
-                                 bfcl=self.bfcl_check.isChecked())
+                                 bfcl=self.bfcl_check.isChecked(), overrides=overrides)
 
     # --- actions ------------------------------------------------------------------------------
     def start(self) -> None:
