@@ -342,9 +342,14 @@ def main(cfg: dict[str, Any], *, resume: bool = False, plan: bool = False,
             raise Refused(f"no checkpoint to resume from in {ckpt_dir}")
     import torch
 
+    device, prec = device_and_precision(cfg)
     if int(cfg.get("cpu_threads") or 0) > 0:
         torch.set_num_threads(int(cfg["cpu_threads"]))
-    device, prec = device_and_precision(cfg)
+    elif int(cfg.get("cpu_threads") or 0) == -1 and device == "cpu":  # follow the free cores
+        from cpu_follow import threads_now
+
+        emit.log(f"CPU threads: {threads_now() or torch.get_num_threads()} (the free cores, "
+                 "measured again during training)")
     emit("progress", message=f"loading {Path(str(cfg['gguf_file'] or cfg['base_model'])).name}")
     folder = model_folder(cfg)
     tok = load_tokenizer(cfg, folder)

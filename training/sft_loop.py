@@ -263,11 +263,16 @@ def train_loop(cfg: dict[str, Any], model: Any, tok: Any, train: dict[str, Any],
     info = {**info, "n_train": len(train["input_ids"]), "n_validation": len(val["input_ids"])}
     info["lm_head_trained_tokens_only"] = score_trained_tokens_only()
     cb = ProtocolCallback(cfg, info, stop, resumed)
+    callbacks: list[Any] = [cb]
+    if int(cfg.get("cpu_threads") or 0) == -1 and device == "cpu":
+        from cpu_follow import FollowFreeCores
+
+        callbacks.append(FollowFreeCores(emit.log))
     trainer = SFTTrainer(
         model=model, args=sft_args(cfg, device=device, prec=prec, has_eval=has_eval),
         train_dataset=Dataset.from_dict(train),
         eval_dataset=Dataset.from_dict(val) if has_eval else None,
-        processing_class=tok, callbacks=[cb],
+        processing_class=tok, callbacks=callbacks,
     )
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)

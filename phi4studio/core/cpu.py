@@ -1,7 +1,8 @@
-"""CPU cores for the work the studio runs on the processor: training threads (the quick start's
-CPU recipe) and onnxruntime's intra-op threads (the inference worker). Both take the cores other
-processes leave free, measured when the work starts: threads fighting another process for a
-core run several times slower than fewer threads would."""
+"""CPU cores for the work the studio runs on the processor: onnxruntime's intra-op threads (the
+inference worker) take the cores other processes leave free, measured when the model loads:
+threads fighting another process for a core run several times slower than fewer threads would.
+Training measures the same way, again every 30 s while it runs (`cpu_threads` -1), in
+training/cpu_follow.py: the training scripts run without the app's package."""
 
 from __future__ import annotations
 

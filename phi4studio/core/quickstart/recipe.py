@@ -18,7 +18,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from phi4studio.core.cpu import free_cores
 from phi4studio.core.errors import StudioError
 
 if TYPE_CHECKING:
@@ -151,14 +150,7 @@ def default_base(runtime_info: dict[str, Any] | None, *, hub: bool | None = None
 # --- the recipe ---------------------------------------------------------------------------------
 
 
-AUTO_THREADS = -1  # training.cpu_threads in a CPU recipe: resolved when the training starts
-
-
-def training_threads(cores: int | None = None, busy: float | None = None) -> int:
-    """CPU threads for training: the cores the machine is not already busy with (OpenMP threads
-    fighting other processes for a core run several times slower than one thread); 0 lets
-    PyTorch decide where the use is unknown."""
-    return free_cores(cores, busy) or 0
+AUTO_THREADS = -1  # training.cpu_threads in a CPU recipe: the free cores, followed by the trainer
 
 
 def upper_layer_targets(info: ModelInfo, fraction: float = 0.5) -> list[str]:

@@ -164,7 +164,6 @@ async def split_step(ctx: StepContext) -> None:
 
 
 async def train_step(ctx: StepContext) -> None:
-    from phi4studio.core.quickstart.recipe import AUTO_THREADS, training_threads
     from phi4studio.core.training.config import TrainingConfig
     from phi4studio.core.training.runs import FINISHED_OK
 
@@ -180,9 +179,8 @@ async def train_step(ctx: StepContext) -> None:
         if rec is not None and rec.resumable:
             monitor = svc.resume(run_id)
     if monitor is None:
+        # cpu_threads AUTO_THREADS (-1): the trainer takes the free cores and follows them
         training = dict(ctx.recipe["training"])
-        if training.get("cpu_threads") == AUTO_THREADS:  # the cores free now, not at creation
-            training["cpu_threads"] = await asyncio.to_thread(training_threads)
         cfg = TrainingConfig.model_validate({
             **training, "base_model": ctx.recipe["base"]["ref"],
             "dataset": ctx.artefacts["dataset_id"],

@@ -167,8 +167,10 @@ class TrainingConfig(BaseModel):
         default="ddp", title="Multi-GPU strategy",
         description="DDP copies the model on each GPU; FSDP shards it (large models).",
         json_schema_extra=_ui("choice", "hardware", True))
-    cpu_threads: int = Field(default=0, ge=0, le=1024, title="CPU threads",
-                             description="Threads for CPU training; 0: PyTorch's default.",
+    cpu_threads: int = Field(default=0, ge=-1, le=1024, title="CPU threads",
+                             description="Threads for CPU training; 0: PyTorch's default; "
+                                         "-1: the cores other processes leave free, measured "
+                                         "again every 30 s during training.",
                              json_schema_extra=_ui("int", "hardware", True))
 
     @field_validator("target_modules")

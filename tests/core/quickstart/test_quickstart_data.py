@@ -251,13 +251,12 @@ def test_training_threads_are_the_cores_other_processes_leave_free() -> None:
     import time
 
     from phi4studio.core.cpu import busy_cores, free_cores
-    from phi4studio.core.quickstart.recipe import training_threads
 
-    assert free_cores(cores=2, busy=1.4) == 1  # the inference worker's threads, the same way
-    assert training_threads(cores=2, busy=0.2) == 2
-    assert training_threads(cores=2, busy=1.0) == 1
-    assert training_threads(cores=4, busy=9.0) == 1  # never fewer than one
-    assert training_threads(cores=8, busy=2.6) == 5
+    assert free_cores(cores=2, busy=1.4) == 1  # the inference worker's threads
+    assert free_cores(cores=2, busy=0.2) == 2
+    assert free_cores(cores=2, busy=1.0) == 1
+    assert free_cores(cores=4, busy=9.0) == 1  # never fewer than one
+    assert free_cores(cores=8, busy=2.6) == 5
 
     stop = time.monotonic() + 1.5
 

@@ -170,3 +170,35 @@ def test_refusals_without_a_model(scripts: Any, tmp_path: Path,
     with pytest.raises(sft.Refused, match="no checkpoint to resume from"):
         sft.main({**sft.DEFAULTS, "base_model": "x", "output_dir": str(empty)}, resume=True,
                  plan=True)
+
+
+def test_cpu_threads_follow_the_free_cores(scripts: Any) -> None:
+    """`cpu_threads` -1: the threads are the free cores, measured again between steps at most
+    every `every_s` seconds; each change is logged."""
+    import torch
+
+    follow = importlib.import_module("cpu_follow")
+    cores = follow.free_cores()  # the real measurement: psutil over a fifth of a second
+    assert cores is not None and 1 <= cores <= 1024
+    original = torch.get_num_threads()
+    torch.set_num_threads(2)
+    before = 2
+    logged: list[str] = []
+    free = iter([1, 1, 2])
+    cb = follow.FollowFreeCores(logged.append, every_s=0.0, measure=lambda: next(free))
+    state = SimpleNamespace(global_step=7)
+    try:
+        cb.on_step_end(None, state, None)
+        assert torch.get_num_threads() == 1
+        cb.on_step_end(None, state, None)  # the same count: nothing to change or log
+        cb.on_step_end(None, SimpleNamespace(global_step=9), None)
+        assert torch.get_num_threads() == 2
+        assert logged == [f"CPU threads {before} -> 1 (the cores other processes leave free) "
+                          "at step 7",
+                          "CPU threads 1 -> 2 (the cores other processes leave free) at step 9"]
+        slow = follow.FollowFreeCores(logged.append, every_s=3600.0, measure=lambda: 1)
+        slow.on_step_end(None, state, None)  # within its period: not measured
+        assert torch.get_num_threads() == 2 and len(logged) == 2
+        assert follow.threads_now(lambda: None) is None and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(original)
