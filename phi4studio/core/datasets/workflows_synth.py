@@ -168,8 +168,7 @@ def run_split(
 def describe_plan(plan: Any) -> str:
     counts = ", ".join(f"{s} {plan.counts.get(s, 0)}" for s in ("train", "validation", "test"))
     held = f", {plan.held_out} held out with their tools" if plan.held_out else ""
-    only = getattr(plan, "train_only", 0)
-    held += f", {only} training-only by their source" if only else ""
+    held += f", {plan.train_only} training-only by their source" if plan.train_only else ""
     return f"{counts} ({plan.n_groups} content groups{held})"
 
 
