@@ -169,8 +169,7 @@ class TrainingConfig(BaseModel):
         json_schema_extra=_ui("choice", "hardware", True))
     cpu_threads: int = Field(default=0, ge=-1, le=1024, title="CPU threads",
                              description="Threads for CPU training; 0: PyTorch's default; "
-                                         "-1: the cores other processes leave free, measured "
-                                         "again every 30 s during training.",
+                                         "-1: the free cores, followed every 30 s.",
                              json_schema_extra=_ui("int", "hardware", True))
 
     @field_validator("target_modules")
