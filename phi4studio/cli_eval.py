@@ -152,14 +152,16 @@ def _evaluate(ws: Any, a: argparse.Namespace) -> int:
         run_dir = create_run(ws, config)
     stop = threading.Event()
 
-    def on_sigint(signum: int, frame: Any) -> None:
+    def on_signal(signum: int, frame: Any) -> None:
+        # Ctrl+C and SIGTERM stop the run as the Stop button does: the case under way is
+        # dropped, the inference worker ends with the run, and --resume goes on from there
         if stop.is_set():
             raise KeyboardInterrupt
         stop.set()
         print("\nstopping after this case is dropped (Ctrl+C again to quit now)",
               file=sys.stderr)
 
-    old = signal.signal(signal.SIGINT, on_sigint)
+    old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
 
     def on_event(ev: dict[str, Any]) -> None:
         if a.json:
@@ -174,7 +176,8 @@ def _evaluate(ws: Any, a: argparse.Namespace) -> int:
     try:
         summary = asyncio.run(evaluate(run_dir.path, on_event=on_event, cancelled=stop.is_set))
     finally:
-        signal.signal(signal.SIGINT, old)
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
     status = "complete" if summary.get("complete") else "stopped"
     write_reports(run_dir)
     record_summary(ws, run_dir, status)

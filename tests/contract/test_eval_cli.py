@@ -75,3 +75,42 @@ def test_eval_compare_report_and_latency(tmp_path: Path, tiny_phi3_onnx_dir: Pat
     assert fig["rows"][0]["ttft_p50_s"] > 0 and fig["peak_rss_mb"] > 10
     rows = json.loads(cli(home, bench_root, "eval", "list", "--json").stdout)
     assert [r["suite"] for r in rows].count("bench:latency") == 1
+
+
+@pytest.mark.timeout(300)
+def test_sigterm_stops_an_evaluation_and_its_worker(tmp_path: Path, tiny_phi3_onnx_dir: Path,
+                                                    bench_root: Path) -> None:
+    """SIGTERM (a service manager, `kill`) stops `phi4studio eval` as Ctrl+C does: exit 3, the
+    run left resumable, and its inference worker does not outlive the command."""
+    import signal
+
+    import psutil
+
+    home = tmp_path / "home"
+    env = dict(os.environ, PHI4STUDIO_HOME=str(home), PHI4STUDIO_BENCHMARKS=str(bench_root))
+    argv = [sys.executable, "-m", "phi4studio", "eval", "--model", str(tiny_phi3_onnx_dir),
+            "--suite", "bfcl:simple_python", "--limit", "400", "--max-new-tokens", "48", "--json"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, stdin=subprocess.DEVNULL)
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # a finished case: the worker is up and generating
+            ev = json.loads(line)
+            if ev.get("type") == "progress" and ev.get("step", 0) >= 1:
+                break
+        workers = psutil.Process(proc.pid).children(recursive=True)
+        assert workers, "the evaluation's inference runs in a worker process"
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 3, err[-2000:]
+    done = last_json(out)
+    assert done["status"] == "stopped" and 0 < done["summary"]["done"] < 400
+    assert "stopping" in err
+    _, alive = psutil.wait_procs(workers, timeout=30)
+    assert not alive, "no worker outlives the command"
+    resumed = cli(home, bench_root, "eval", "--resume", done["run"], "--json", timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert last_json(resumed.stdout)["summary"]["done"] == 400
