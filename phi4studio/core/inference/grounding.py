@@ -11,10 +11,11 @@ What counts as stated, leniently (a value the request words differently must sti
 - a number: the same number written in the conversation (1e-9, 200,000, 10% for 0.1, the
   words one to twenty, thirty ... ninety, hundred, thousand);
 - a string: one of its words (letters or digits, 3 characters or more, or a number) in the
-  conversation: "New York, NY" passes on "New York", "/home/ana/notes.md" on "notes.md".
-  Words of the tool's own definition do not count (a request that words the tool's
-  description, "write text to a file", states no path); a value made only of such words
-  passes;
+  conversation: "New York, NY" passes on "New York", "/home/ana/notes.md" on "notes.md"; or
+  the value under another of its names (aliases.py: "USA" for "the United States", "EUR"
+  for "euros", "TX" for "Texas"). Words of the tool's own definition do not count (a
+  request that words the tool's description, "write text to a file", states no path); a
+  value made only of such words passes;
 - an enum value, a boolean, null: always (the schema offers them, the request need not name
   them); an array or object: one grounded item.
 A placeholder is never stated: an empty string, or the argument's own name as its value
@@ -30,6 +31,8 @@ import math
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
+
+from phi4studio.core.inference.aliases import stated_as_alias
 
 _WORD = re.compile(r"[a-z0-9]+")
 _NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?(?:e[-+]?\d+)?",
@@ -54,6 +57,7 @@ class _Said:
 
     def __init__(self, text: str) -> None:
         low = text.lower()
+        self.text = text
         self.words = set(_WORD.findall(low))
         self.numbers: list[float] = []
         for m in _NUMBER.finditer(low):
@@ -78,7 +82,8 @@ class _Said:
         if not words:
             return True  # nothing to look for ("", "x", "-")
         return any(w in self.words for w in words) or any(
-            self.number(float(w)) for w in words if w.isdigit())
+            self.number(float(w)) for w in words if w.isdigit()) or stated_as_alias(
+            s, self.text)
 
 
 def _leaves(value: Any) -> Iterator[Any]:

@@ -157,13 +157,13 @@ def list_parallel(syn: Any, index: int, rng: random.Random) -> dict[str, Any] | 
     if common:
         style = rng.choice(ARG_STYLES[:4])
         common_text = " with " + and_list([style.format(label=ph.label(k, tool),
-                                                    value=ph.fmt_value(k, v))
+                                                    value=ph.say_value(k, v, tool, rng))
                                        for k, v in common.items()])
     act = ph.action(tool)
     # with other arguments in the request, the list says which parameter its values are for
     user = rng.choice(_LISTS if not common else _LABELLED_LISTS).format(
         Action=cap(act), action=act, common=common_text, label=ph.label(param, tool),
-        values=and_list([ph.fmt_value(param, c[param]) for c in calls]))
+        values=and_list([ph.say_value(param, c[param], tool, rng) for c in calls]))
     tcs = [{"id": f"call_{i + 1}", "name": tool["name"], "arguments": c}
            for i, c in enumerate(calls)]
     msgs: list[dict[str, Any]] = [m for m in base["messages"][:1] if m["role"] == "system"]
@@ -297,8 +297,8 @@ def varied_parallel(syn: Any, index: int, rng: random.Random, wording: Wording =
 
     def args_text(c: Mapping[str, Any], keys: Sequence[str]) -> str:
         style = rng.choice(ARG_STYLES[:4])
-        return and_list([style.format(label=ph.label(k, tool), value=ph.fmt_value(k, c[k]))
-                     for k in keys])
+        return and_list([style.format(label=ph.label(k, tool),
+                                      value=ph.say_value(k, c[k], tool, rng)) for k in keys])
 
     if rng.random() < 0.5:
         text = plain_request(tool, first, rng, replace(wording, questions=0.35, any_tool=False)

@@ -95,7 +95,8 @@ def plain_request(tool: Mapping[str, Any], args: Mapping[str, Any], rng: random.
     for k, v in args.items():
         nat = natural_arg(k, v, tool) if wording.natural > 0 and \
             rng.random() < wording.natural else None
-        parts.append(nat or style.format(label=ph.label(k, tool), value=ph.fmt_value(k, v)))
+        parts.append(nat or style.format(label=ph.label(k, tool),
+                                         value=ph.say_value(k, v, tool, rng)))
     a = and_list(parts)
     if rng.random() < wording.questions:
         asked = question(act, a, rng)

@@ -22,7 +22,7 @@ from phi4studio.core.datasets.synthesis import (
     make_result,
     synthesize,
 )
-from phi4studio.core.datasets.synthesis.phrasing import action
+from phi4studio.core.datasets.synthesis.phrasing import action, say_value, written_number
 from phi4studio.core.datasets.validation import validate_arguments, validate_example
 from phi4studio.core.paths import resource
 
@@ -191,6 +191,46 @@ def test_phrasing_turns_descriptions_into_requests() -> None:
         "retrieve my recent orders")
     assert action({"description": "Searches the catalog"}) == "search the catalog"
     assert action({"name": "ping_host"}) == "use ping host"
+
+
+def test_requests_write_money_rates_and_percentages_as_people_do() -> None:
+    loan = {"name": "loan", "inputSchema": {"type": "object", "properties": {
+        "principal": {"type": "integer"},
+        "annual_rate": {"type": "number", "description": "The rate as a decimal, e.g. 0.05"},
+        "discount_percent": {"type": "integer"},
+        "population": {"type": "integer"},
+        "years": {"type": "integer"},
+        "flag": {"type": "boolean"}}}}
+    rng = random.Random(3)
+
+    def forms(name: str, value: Any) -> set[str]:
+        return {say_value(name, value, loan, rng) for _ in range(200)}
+
+    # both the written form and the plain one are seen
+    assert {"$400,000", "400,000", "400000"} <= forms("principal", 400000)
+    assert forms("annual_rate", 0.045) == {"4.5%", "0.045"}
+    assert forms("discount_percent", 20) == {"20%", "20"}
+    assert forms("population", 2500000) == {"2,500,000", "2500000"}
+    # no form of its own: a count of years, a boolean, a string
+    assert forms("years", 30) == {"30"}
+    assert written_number("flag", True, loan, rng) is None
+    assert written_number("principal", "400000", loan, rng) is None
+    # a rate of 5 (not a decimal) is not turned into 500%
+    assert forms("annual_rate", 5) == {"5"}
+
+
+def test_written_numbers_stay_grounded() -> None:
+    from phi4studio.core.inference.grounding import ungrounded
+
+    tool = {"name": "mortgage", "inputSchema": {"type": "object", "required": [
+        "loan_amount", "interest_rate"], "properties": {
+        "loan_amount": {"type": "integer"},
+        "interest_rate": {"type": "number", "description": "Annual rate as a decimal"}}}}
+    rng = random.Random(0)
+    for _ in range(50):
+        args = {"loan_amount": 350000, "interest_rate": 0.0375}
+        text = ", ".join(say_value(k, v, tool, rng) for k, v in args.items())
+        assert ungrounded({"name": "mortgage", "arguments": args}, tool, text) == [], text
 
 
 def test_cancel_and_progress() -> None:

@@ -94,3 +94,23 @@ def test_the_question_names_what_is_missing() -> None:
     assert ask_text([("write_file", ["path"])]) == "Which path should I use for write_file?"
     assert ask_text([("send_email", ["to", "subject_line"])]) == (
         "Which to and subject line should I use for send_email?")
+
+
+def test_a_value_stated_under_another_name_is_grounded() -> None:
+    from phi4studio.core.inference.aliases import stated_as_alias
+
+    country = {"name": "projection", "inputSchema": {"type": "object", "properties": {
+        "country": {"type": "string"}, "currency": {"type": "string"},
+        "city": {"type": "string"}}, "required": ["country", "currency", "city"]}}
+    said = "Project the growth in the United States, in euros, for Austin Texas."
+    assert ungrounded(call("projection", country="USA", currency="EUR", city="Austin, TX"),
+                      country, said) == []
+    # the other way round, and whole names for codes
+    assert stated_as_alias("United States", "Figures for the USA please")
+    assert stated_as_alias("New York", "hotels in NYC")
+    # a two-letter code counts in capitals only: the word "in" does not state India
+    assert not stated_as_alias("India", "flights in the morning")
+    assert stated_as_alias("India", "flights to IN")
+    # a value with no alias said, and one whose aliases are not in the text, stay ungrounded
+    assert ungrounded(call("projection", country="France", currency="USD", city="Lyon"),
+                      country, said) == ["country", "currency", "city"]

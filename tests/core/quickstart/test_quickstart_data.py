@@ -138,13 +138,17 @@ def test_list_requests_make_one_call_per_value_in_order(examples: list[dict[str,
                   if len({repr(c["arguments"].get(k)) for c in cs}) == len(cs)]
         assert varied, cs
         text = user_text(e)
+        tool = next(t for t in e["tools"] if t["name"] == cs[0]["name"])
         at = 0
         for c in cs:  # each value named in the request, in the order of the calls
-            shown = ph.fmt_value(varied[0], c["arguments"][varied[0]])
-            m = re.compile(r"(?<![\w.])" + re.escape(shown) + r"(?![\w]|\.\d)").search(text, at)
+            value = c["arguments"][varied[0]]
+            # as written ("$7,000", "7,000", "7000": ph.say_value draws one)
+            shown = "|".join(sorted({re.escape(ph.say_value(varied[0], value, tool,
+                                                            random.Random(i)))
+                                     for i in range(40)}, key=len, reverse=True))
+            m = re.compile(r"(?<![\w.$])(?:" + shown + r")(?![\w]|\.\d)").search(text, at)
             assert m is not None, (text, cs)
             at = m.end()
-        tool = next(t for t in e["tools"] if t["name"] == cs[0]["name"])
         assert len(cs[0]["arguments"]) == 1 or ph.label(varied[0], tool) in text, (text, cs)
 
 

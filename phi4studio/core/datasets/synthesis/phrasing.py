@@ -57,6 +57,63 @@ def fmt_value(name: str, value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+# Parameters whose numbers are sums of money: a request writes them as people do ("$400,000").
+_MONEY = frozenset(("amount", "price", "cost", "costs", "income", "salary", "payment",
+                    "principal", "loan", "investment", "budget", "revenue", "fee", "deposit",
+                    "capital", "balance", "bill", "rent", "wage", "savings", "profit", "debt",
+                    "spend", "spending"))
+_PERCENT = frozenset(("percent", "percentage", "pct"))
+
+
+def _schema_of(name: str, tool: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    props = ((tool or {}).get("inputSchema") or {}).get("properties") or {}
+    sub = props.get(name) if isinstance(props, Mapping) else None
+    return sub if isinstance(sub, Mapping) else {}
+
+
+def _plain_number(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def written_number(name: str, value: Any, tool: Mapping[str, Any] | None,
+                   rng: random.Random) -> str | None:
+    """A number as people write it in a request, where the parameter says what it is: a sum of
+    money with a dollar sign and thousands separators ("$400,000"), a rate the schema takes
+    as a decimal as a percentage ("5%" for 0.05), a percentage parameter with its sign
+    ("15%"), a large count with separators ("2,500,000"). None for the plain form (also
+    drawn now and then, so that both forms are seen). BFCL-style requests write numbers so,
+    and a model that never saw "$400,000" reads it as 400."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    schema = _schema_of(name, tool)
+    words = set(human(name).split())
+    desc = str(schema.get("description") or "").lower()
+    x = float(value)
+    if words & _PERCENT and 0 < x <= 100:
+        return f"{_plain_number(x)}%" if rng.random() < 0.6 else None
+    maximum = schema.get("maximum")
+    as_decimal = ("decimal" in desc or "fraction" in desc
+                  or ("rate" in words and isinstance(maximum, (int, float)) and maximum <= 1))
+    if as_decimal and 0 < x < 1:
+        return f"{_plain_number(round(x * 100, 6))}%" if rng.random() < 0.6 else None
+    money = bool(words & _MONEY) or bool(re.search(r"\b(?:dollars?|usd|money|currency)\b",
+                                                   desc))
+    if money and x > 0 and rng.random() < 0.7:
+        text = (f"{int(x):,}" if x.is_integer() and x >= 1000 and rng.random() < 0.8
+                else f"{x:,.2f}" if not x.is_integer() else _plain_number(x))
+        return ("$" + text) if rng.random() < 0.6 else text
+    if x.is_integer() and abs(x) >= 10000 and rng.random() < 0.5:
+        return f"{int(x):,}"
+    return None
+
+
+def say_value(name: str, value: Any, tool: Mapping[str, Any] | None,
+              rng: random.Random) -> str:
+    """How a request states one argument's value: `written_number` where it applies, else
+    `fmt_value`."""
+    return written_number(name, value, tool, rng) or fmt_value(name, value)
+
+
 _ARG = ["{label} {value}", "{label}: {value}", "{value} as the {label}",
         "the {label} set to {value}"]
 
@@ -77,7 +134,8 @@ def label(name: str, tool: Mapping[str, Any] | None = None) -> str:
 def describe_args(args: Mapping[str, Any], rng: random.Random,
                   tool: Mapping[str, Any] | None = None) -> str:
     style = rng.choice(_ARG)
-    parts = [style.format(label=label(k, tool), value=fmt_value(k, v)) for k, v in args.items()]
+    parts = [style.format(label=label(k, tool), value=say_value(k, v, tool, rng))
+             for k, v in args.items()]
     if not parts:
         return ""
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
