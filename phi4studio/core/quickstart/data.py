@@ -158,7 +158,7 @@ def list_parallel(syn: Any, index: int, rng: random.Random) -> dict[str, Any] | 
         style = rng.choice(ARG_STYLES[:4])
         common_text = " with " + and_list([style.format(label=ph.label(k, tool),
                                                     value=ph.say_value(k, v, tool, rng))
-                                       for k, v in common.items()])
+                                       for k, v in ph.stated_order(common, rng)])
     act = ph.action(tool)
     # with other arguments in the request, the list says which parameter its values are for
     user = rng.choice(_LISTS if not common else _LABELLED_LISTS).format(
@@ -298,7 +298,8 @@ def varied_parallel(syn: Any, index: int, rng: random.Random, wording: Wording =
     def args_text(c: Mapping[str, Any], keys: Sequence[str]) -> str:
         style = rng.choice(ARG_STYLES[:4])
         return and_list([style.format(label=ph.label(k, tool),
-                                      value=ph.say_value(k, c[k], tool, rng)) for k in keys])
+                                      value=ph.say_value(k, c[k], tool, rng))
+                         for k, _ in ph.stated_order({k: c[k] for k in keys}, rng)])
 
     if rng.random() < 0.5:
         text = plain_request(tool, first, rng, replace(wording, questions=0.35, any_tool=False)

@@ -22,7 +22,12 @@ from phi4studio.core.datasets.synthesis import (
     make_result,
     synthesize,
 )
-from phi4studio.core.datasets.synthesis.phrasing import action, say_value, written_number
+from phi4studio.core.datasets.synthesis.phrasing import (
+    action,
+    describe_args,
+    say_value,
+    written_number,
+)
 from phi4studio.core.datasets.validation import validate_arguments, validate_example
 from phi4studio.core.paths import resource
 
@@ -217,6 +222,21 @@ def test_requests_write_money_rates_and_percentages_as_people_do() -> None:
     assert written_number("principal", "400000", loan, rng) is None
     # a rate of 5 (not a decimal) is not turned into 500%
     assert forms("annual_rate", 5) == {"5"}
+
+
+def test_requests_state_arguments_in_any_order() -> None:
+    """The call keeps the schema's order; its request does not, so the first number of a
+    request is not always the first parameter's."""
+    tool = {"name": "velocity", "inputSchema": {"type": "object", "properties": {
+        "initial_velocity": {"type": "number"}, "acceleration": {"type": "number"},
+        "time": {"type": "number"}}}}
+    args = {"initial_velocity": 11, "acceleration": 22, "time": 33}
+    orders = Counter()
+    for seed in range(300):
+        text = describe_args(args, random.Random(seed), tool)
+        orders[tuple(sorted(args, key=lambda k: text.index(str(args[k]))))] += 1
+    assert len(orders) == 6  # every order is seen
+    assert orders[tuple(args)] < 300 * 0.3  # the call's own order about one time in six
 
 
 def test_written_numbers_stay_grounded() -> None:

@@ -128,6 +128,35 @@ def test_near_miss_one_offers_a_single_wrong_tool() -> None:
         assert ph.action(offered) in e["messages"][-1]["content"]
 
 
+def written_forms(name: str, value: Any, tool: dict[str, Any]) -> list[str]:
+    """The ways a request may write a value ("$7,000", "7,000", "7000": ph.say_value draws
+    one), longest first."""
+    return sorted({ph.say_value(name, value, tool, random.Random(i)) for i in range(40)},
+                  key=len, reverse=True)
+
+
+def test_plain_requests_keep_the_order_only_of_bare_values() -> None:
+    from phi4studio.core.quickstart.wording import plain_request
+
+    tool = {"name": "convert", "description": "Convert a length between units.",
+            "inputSchema": {"type": "object", "properties": {
+                "value": {"type": "number"}, "from_unit": {"type": "string"},
+                "to_unit": {"type": "string"}}}}
+    args = {"value": 26.99, "from_unit": "ftx", "to_unit": "mmx"}
+    bare = labelled = labelled_in_order = 0
+    for seed in range(300):
+        text = plain_request(tool, args, random.Random(seed)).lower()
+        in_order = text.index("26.99") < text.index("ftx") < text.index("mmx")
+        if "from unit" in text:
+            labelled += 1
+            labelled_in_order += in_order
+        else:  # "26.99, ftx and mmx": the order is all that says which unit is which
+            bare += 1
+            assert in_order, text
+    assert bare >= 20 and labelled >= 150
+    assert labelled_in_order < labelled * 0.4
+
+
 def test_list_requests_make_one_call_per_value_in_order(examples: list[dict[str, Any]]) -> None:
     lists = [e for e in examples if "list" in e["tags"]]
     assert len(lists) >= 15
@@ -142,10 +171,7 @@ def test_list_requests_make_one_call_per_value_in_order(examples: list[dict[str,
         at = 0
         for c in cs:  # each value named in the request, in the order of the calls
             value = c["arguments"][varied[0]]
-            # as written ("$7,000", "7,000", "7000": ph.say_value draws one)
-            shown = "|".join(sorted({re.escape(ph.say_value(varied[0], value, tool,
-                                                            random.Random(i)))
-                                     for i in range(40)}, key=len, reverse=True))
+            shown = "|".join(re.escape(f) for f in written_forms(varied[0], value, tool))
             m = re.compile(r"(?<![\w.$])(?:" + shown + r")(?![\w]|\.\d)").search(text, at)
             assert m is not None, (text, cs)
             at = m.end()
@@ -162,10 +188,10 @@ def test_varied_requests_name_every_changed_value(examples: list[dict[str, Any]]
         for c in cs[1:]:
             changed = [k for k, v in c["arguments"].items() if cs[0]["arguments"].get(k) != v]
             assert changed, cs
+            tool = next(t for t in e["tools"] if t["name"] == c["name"])
             for k in changed:
-                value = c["arguments"][k]
-                shown = ph.fmt_value(k, value)
-                assert shown in text, (k, text)
+                assert any(form in text for form in written_forms(k, c["arguments"][k], tool)), (
+                    k, text)
 
 
 def test_hard_negatives_offer_tools_like_the_one_needed() -> None:
