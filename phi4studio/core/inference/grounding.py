@@ -18,6 +18,9 @@ What counts as stated, leniently (a value the request words differently must sti
   value made only of such words passes;
 - an enum value, a boolean, null: always (the schema offers them, the request need not name
   them); an array or object: one grounded item.
+A value the parameter's own definition offers as an example ("City name, e.g. Lisbon", its
+`examples`) is stated only where the conversation says it: a tuned model asked for something
+none of the offered tools does calls one of them with the definition's example.
 A placeholder is never stated: an empty string, or the argument's own name as its value
 (`"cell_part": "cell_part"`, `"query": "query"`), which a tuned model writes when the request
 holds nothing for it.
@@ -134,9 +137,25 @@ def _ungrounded(call: Mapping[str, Any], tool: Mapping[str, Any] | None, said: _
         if k not in args:
             continue
         prop = props.get(k) if isinstance(props, Mapping) else None
-        if _placeholder(k, args[k], prop) or not _grounded(args[k], prop, said, common):
+        if _placeholder(k, args[k], prop) or _copied(args[k], prop, said) or not _grounded(
+                args[k], prop, said, common):
             out.append(k)
     return out
+
+
+def _copied(value: Any, schema: Any, said: _Said) -> bool:
+    """A value the parameter's own definition offers as an example ("City name, e.g. Lisbon",
+    `examples`), which the conversation does not say: copied from the tool list, not stated
+    (the tool's other words do not count for a value, so without this such a value passed)."""
+    if not isinstance(value, str) or not isinstance(schema, Mapping) or schema.get("enum"):
+        return False
+    low = value.strip().lower()
+    offered = " ".join([str(schema.get("description") or ""),
+                        *(str(x) for x in schema.get("examples") or [])]).lower()
+    if len(low) < 2 or low not in offered:
+        return False
+    words = [w for w in _WORD.findall(low) if len(w) >= 3 or w.isdigit()]
+    return not any(w in said.words for w in words) and not stated_as_alias(value, said.text)
 
 
 def _placeholder(name: str, value: Any, schema: Any) -> bool:

@@ -114,3 +114,18 @@ def test_a_value_stated_under_another_name_is_grounded() -> None:
     # a value with no alias said, and one whose aliases are not in the text, stay ungrounded
     assert ungrounded(call("projection", country="France", currency="USD", city="Lyon"),
                       country, said) == ["country", "currency", "city"]
+
+
+def test_a_value_copied_from_the_tool_definition_is_not_stated() -> None:
+    weather = {"name": "get_weather", "description": "Weather for a city.",
+               "inputSchema": {"type": "object", "properties": {
+                   "city": {"type": "string", "description": "City name, e.g. Lisbon"},
+                   "expression": {"type": "string", "examples": ["(2 + 3) * 4"]}},
+                   "required": ["city", "expression"]}}
+    # a length conversion answered with the definition's own example city and expression
+    said = "Convert a length between units: 419.1 ft to km."
+    assert ungrounded(call("get_weather", city="Lisbon", expression="(2 + 3) * 4"), weather,
+                      said) == ["city", "expression"]
+    # said in the request, the same values are stated
+    assert ungrounded(call("get_weather", city="Lisbon", expression="(2 + 3) * 4"), weather,
+                      "Weather in Lisbon, and (2 + 3) * 4 please") == []
