@@ -158,7 +158,7 @@ def list_parallel(syn: Any, index: int, rng: random.Random) -> dict[str, Any] | 
         style = rng.choice(ARG_STYLES[:4])
         common_text = " with " + and_list([style.format(label=ph.label(k, tool),
                                                     value=ph.say_value(k, v, tool, rng))
-                                       for k, v in ph.stated_order(common, rng)])
+                                       for k, v in common.items()])
     act = ph.action(tool)
     # with other arguments in the request, the list says which parameter its values are for
     user = rng.choice(_LISTS if not common else _LABELLED_LISTS).format(
@@ -299,7 +299,7 @@ def varied_parallel(syn: Any, index: int, rng: random.Random, wording: Wording =
         style = rng.choice(ARG_STYLES[:4])
         return and_list([style.format(label=ph.label(k, tool),
                                       value=ph.say_value(k, c[k], tool, rng))
-                         for k, _ in ph.stated_order({k: c[k] for k in keys}, rng)])
+                         for k in keys])
 
     if rng.random() < 0.5:
         text = plain_request(tool, first, rng, replace(wording, questions=0.35, any_tool=False)

@@ -92,14 +92,13 @@ def plain_request(tool: Mapping[str, Any], args: Mapping[str, Any], rng: random.
         return cap(act) + "."
     style = rng.choice(ARG_STYLES)
     parts = []
-    # The order and the written numbers draw from a stream of their own, so that the rest of
-    # the wording draws alike whatever the arguments (contrast.py words a pair of requests,
-    # with and without one value, from the same draws).
+    # The written numbers draw from a stream of their own, so that the rest of the wording
+    # draws alike whatever the arguments (contrast.py words a pair of requests, with and
+    # without one value, from the same draws). The values keep the call's order: stated in a
+    # random order, the tuned model bound more values to the wrong parameter, not fewer
+    # (docs/quickstart.md, session 10).
     own = random.Random(rng.random())
-    # labelled values in any order; bare ones ("26.99, ft and m") only say which is which by
-    # their order, so they keep the call's
-    items = list(args.items()) if "{label}" not in style else ph.stated_order(args, own)
-    for k, v in items:
+    for k, v in args.items():
         nat = natural_arg(k, v, tool) if wording.natural > 0 and \
             rng.random() < wording.natural else None
         parts.append(nat or style.format(label=ph.label(k, tool),

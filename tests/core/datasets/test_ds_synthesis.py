@@ -224,19 +224,17 @@ def test_requests_write_money_rates_and_percentages_as_people_do() -> None:
     assert forms("annual_rate", 5) == {"5"}
 
 
-def test_requests_state_arguments_in_any_order() -> None:
-    """The call keeps the schema's order; its request does not, so the first number of a
-    request is not always the first parameter's."""
+def test_requests_state_arguments_in_the_call_order() -> None:
+    """Measured (docs/quickstart.md, session 10): requests stating the arguments in a random
+    order left the tuned model binding more values to the wrong parameter, so they keep the
+    call's order."""
     tool = {"name": "velocity", "inputSchema": {"type": "object", "properties": {
         "initial_velocity": {"type": "number"}, "acceleration": {"type": "number"},
         "time": {"type": "number"}}}}
     args = {"initial_velocity": 11, "acceleration": 22, "time": 33}
-    orders = Counter()
-    for seed in range(300):
+    for seed in range(50):
         text = describe_args(args, random.Random(seed), tool)
-        orders[tuple(sorted(args, key=lambda k: text.index(str(args[k]))))] += 1
-    assert len(orders) == 6  # every order is seen
-    assert orders[tuple(args)] < 300 * 0.3  # the call's own order about one time in six
+        assert text.index("11") < text.index("22") < text.index("33"), text
 
 
 def test_written_numbers_stay_grounded() -> None:

@@ -135,28 +135,6 @@ def written_forms(name: str, value: Any, tool: dict[str, Any]) -> list[str]:
                   key=len, reverse=True)
 
 
-def test_plain_requests_keep_the_order_only_of_bare_values() -> None:
-    from phi4studio.core.quickstart.wording import plain_request
-
-    tool = {"name": "convert", "description": "Convert a length between units.",
-            "inputSchema": {"type": "object", "properties": {
-                "value": {"type": "number"}, "from_unit": {"type": "string"},
-                "to_unit": {"type": "string"}}}}
-    args = {"value": 26.99, "from_unit": "ftx", "to_unit": "mmx"}
-    bare = labelled = labelled_in_order = 0
-    for seed in range(300):
-        text = plain_request(tool, args, random.Random(seed)).lower()
-        in_order = text.index("26.99") < text.index("ftx") < text.index("mmx")
-        if "from unit" in text:
-            labelled += 1
-            labelled_in_order += in_order
-        else:  # "26.99, ftx and mmx": the order is all that says which unit is which
-            bare += 1
-            assert in_order, text
-    assert bare >= 20 and labelled >= 150
-    assert labelled_in_order < labelled * 0.4
-
-
 def test_list_requests_make_one_call_per_value_in_order(examples: list[dict[str, Any]]) -> None:
     lists = [e for e in examples if "list" in e["tags"]]
     assert len(lists) >= 15

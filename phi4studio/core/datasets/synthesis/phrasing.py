@@ -131,21 +131,11 @@ def label(name: str, tool: Mapping[str, Any] | None = None) -> str:
     return human(name)
 
 
-def stated_order(args: Mapping[str, Any], rng: random.Random) -> list[tuple[str, Any]]:
-    """The arguments in the order a request states them: shuffled. The call keeps the schema's
-    order, so a request listing its values in that same order teaches a shortcut: a model
-    trained so wrote the request's first number into the first parameter ("accelerating at 2
-    m/s² ... starting from 10 m/s" -> `initial_velocity` 2)."""
-    items = list(args.items())
-    rng.shuffle(items)
-    return items
-
-
 def describe_args(args: Mapping[str, Any], rng: random.Random,
                   tool: Mapping[str, Any] | None = None) -> str:
     style = rng.choice(_ARG)
     parts = [style.format(label=label(k, tool), value=say_value(k, v, tool, rng))
-             for k, v in stated_order(args, rng)]
+             for k, v in args.items()]
     if not parts:
         return ""
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
