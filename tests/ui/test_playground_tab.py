@@ -127,6 +127,8 @@ def test_tool_call_cards_and_the_approval_flow_with_a_real_mcp_server(
     assert add.raw.toPlainText() == add.raw_text and "<tool_call>" in add.raw_text
     # decide: run add_note, always-allow list_notes, correct then deny... delete_note
     add.run_button.click()
+    # approved calls run as they are approved: the note is saved before it is listed
+    run(qloop, until(lambda: add.call.status is CallStatus.DONE))
     lst.always_button.click()
     dele.edit_button.click()
     dele.editor.set_text('{"index": 1}')
