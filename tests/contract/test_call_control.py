@@ -14,6 +14,7 @@ from phi4studio.workers.inference.callcontrol import (
     RepeatWatch,
     barred,
     choice_probability,
+    escaped,
     forced,
     loop_next,
     token_probability,
@@ -46,6 +47,21 @@ def test_choice_probability_is_over_the_named_tokens_only() -> None:
     assert choice_probability(logits, 1, [1]) == pytest.approx(1.0)  # itself: no other choice
     both = forced(logits, [2, 3])
     assert both[0, 2] == both[0, 3] == 0.0 and both[0, 0] == BARRED
+
+
+def test_escaped_puts_the_tiers_first_in_order_and_bars_the_loop_token() -> None:
+    """Tier by tier, whatever the model's own logits: the first tier the grammar allows wins
+    (`"` ends a string; inside a number `]`/`}` or `,`), the loop's token never does."""
+    logits = np.array([[9.0, 1.0, 2.0, 3.0, 8.0, 7.0]], dtype=np.float32)
+    out = escaped(logits, 0, [2], [3, 1], [5])
+    order = [int(i) for i in np.argsort(-out[0])]
+    assert order == [2, 3, 1, 5, 4, 0] and out[0, 0] == BARRED
+    allowed = [1, 3, 4, 5]  # a grammar without the first tier: the second's best comes first
+    assert max(allowed, key=lambda i: out[0, i]) == 3
+    assert max([4, 5], key=lambda i: out[0, i]) == 5  # a later tier before the model's choice
+    plain = escaped(logits, None, [3])  # closing: nothing barred, the model's order after
+    assert [int(i) for i in np.argsort(-plain[0])][:3] == [3, 0, 4]
+    assert logits[0, 0] == 9.0  # the input is untouched
 
 
 def test_loop_next_names_the_token_that_continues_a_short_cycle() -> None:

@@ -76,6 +76,8 @@ def test_defaults_and_shortcuts() -> None:
          "calls: 'text_tokens'"),
         ({"prompt": "x", "calls": {"marker": "<c>", "loop_tokens": -1}}, "bad_request",
          "calls: 'loop_tokens'"),
+        ({"prompt": "x", "calls": {"marker": "<c>", "close_reserve": -1}}, "bad_request",
+         "calls: 'close_reserve'"),
         ({"prompt": "x", "calls": {"marker": "<c>", "close": "</c>", "between": "\n",
                                    "more_threshold": 2}}, "bad_request",
          "calls: 'more_threshold'"),

@@ -304,6 +304,44 @@ async def test_a_value_that_loops_inside_a_call_is_broken(client: InferenceClien
     assert guarded["text"].startswith(marker) and guarded["completion_tokens"] == 80
 
 
+async def test_the_end_of_the_budget_closes_a_first_call_the_grammar_leaves_open(
+        client: InferenceClient) -> None:
+    """Under guidance, once no more than `close_reserve` tokens are left inside the first call,
+    each step puts first the tokens that end the value: a string ends at its quote, a number
+    at the `]` or `,` after it, and the call closes as the grammar requires, where the random
+    model left alone runs out of budget inside a value (invalid JSON)."""
+    marker, close = "<tool_call>", "</tool_call>"
+    words = ('start: "<tool_call>{\\"n\\": " NUM ", \\"s\\": \\"" WORD "\\"}</tool_call>"\n'
+             "NUM: /[0-9]+/\nWORD: /[a-z]+/")
+    numbers = ('start: "<tool_call>{\\"n\\": [" NUM "], \\"m\\": " NUM "}</tool_call>"\n'
+               "NUM: /[0-9]+/")
+    calls = {"marker": marker, "threshold": 0.0, "loop_tokens": 0}
+
+    async def run(grammar: str, budget: int, reserve: int) -> dict[str, Any]:
+        return await client.complete({
+            "prompt": "Hello", "max_new_tokens": budget, "greedy": True,
+            "guidance": {"type": "lark_grammar", "text": grammar},
+            "calls": {**calls, "close_reserve": reserve}})
+
+    for grammar, budget in ((words, 60), (numbers, 30)):
+        cut = await run(grammar, budget, 0)
+        assert cut["stop_reason"] == "max_tokens" and close not in cut["text"], \
+            f"the random model was expected to write past the budget: {cut['text']!r}"
+        assert "closed_at_budget" not in cut
+        # the reserve starts where the budget says: up to there both answers are the same
+        reserve = budget // 2
+        closed = await run(grammar, budget, reserve)
+        assert closed["token_ids"][:budget - reserve] == cut["token_ids"][:budget - reserve]
+        assert closed["stop_reason"] == "eos" and closed["closed_at_budget"] >= 1, closed
+        assert closed["text"].startswith(marker) and closed["text"].endswith(close)
+        value = json.loads(closed["text"][len(marker):-len(close)])
+        assert closed["completion_tokens"] < budget and len(value) == 2
+    # without a grammar the tokens that end a value would not end the call: left alone
+    free = await client.complete({"prompt": "Hello", "max_new_tokens": 20, "greedy": True,
+                                  "calls": {**calls, "close_reserve": 20}})
+    assert "closed_at_budget" not in free
+
+
 async def test_bad_requests_get_an_error_and_the_worker_keeps_serving(
     client: InferenceClient,
 ) -> None:

@@ -7,7 +7,9 @@ first case without a result; a case cut short is run again from its start, never
 
 Prompts are rendered by the model's chat format (`core.chatformats`), and outputs read back by
 it. With `ask_missing`, an answer whose calls give a required value the conversation does not
-state is scored as the question asking for it (core.inference.grounding). Guided decoding
+state is scored as the question asking for it (core.inference.grounding). With `stop_repeats`,
+an array item that repeats an earlier one where the schema wants unique items is dropped, as a
+repeated call is (core.inference.unique). Guided decoding
 (`guided`): "off"; "grammar" (the format's Lark grammar: free text, or text
 then calls of the offered tools; declining stays possible); "calls" (a JSON array of at least
 one call: only where every item expects a call).
@@ -221,6 +223,9 @@ class Runner:
             notes.append("the token budget ran out in a call's close marker: it was completed")
         if data.get("loops_broken"):
             notes.append(f"a looping value was ended ({data['loops_broken']} step(s))")
+        if data.get("closed_at_budget"):
+            notes.append("the token budget ran out in the first call: its values were ended so "
+                         f"that it closes ({data['closed_at_budget']} step(s))")
         if data.get("stop_reason") == "stopped" and self.cancelled():
             raise _Cancelled()
         text = str(data.get("text") or "")
@@ -230,6 +235,13 @@ class Runner:
             parsed = self.fmt.parse(text)
         calls = [{"name": c["name"], "arguments": c["arguments"]} for c in parsed.tool_calls]
         content = str(parsed.content or "")
+        if self.stop_repeats and calls:  # a repeated item, as a repeated call, is dropped
+            from phi4studio.core.inference.unique import drop_repeated_items
+
+            calls, repeats = drop_repeated_items(calls, tools)
+            if repeats:
+                notes.append("repeated items dropped where the schema wants them unique: " +
+                             ", ".join(repeats))
         withheld: list[dict[str, Any]] = []
         if self.ask_missing and calls:
             from phi4studio.core.inference.grounding import (

@@ -63,6 +63,7 @@ class Guidance:
 
 
 LOOP_TOKENS = 24  # CallControl.loop_tokens: a looping value is broken after this many tokens
+CLOSE_RESERVE = 32  # CallControl.close_reserve: the last tokens of the budget close a first call
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,12 @@ class CallControl:
       most 32 tokens (`/1000/1000/1000...`, a run of newlines), the next step bars the token
       that would continue the cycle and puts first the tokens that end the value, so it ends
       instead of filling the budget and leaving the call invalid JSON. 0: off.
+    - `close_reserve`: under guided decoding, once no more than `close_reserve` tokens of the
+      budget are left while the answer's first call is still open, every step puts first the
+      tokens that end the value being written (a closing quote, `]` or `}`, then `,`), so the
+      call closes as the grammar requires instead of being cut off as invalid JSON (the
+      result's `closed_at_budget` counts the steps). A later call the budget cuts off is
+      dropped instead (`stop_repeats`). 0: off.
     - `between` and `more_threshold`: where each call is a block of its own (`close` ends a
       call, `between` goes before the next one), the step after a call's `close` decides
       between another call and the end of the answer. The result reports, for each such step,
@@ -104,12 +111,13 @@ class CallControl:
     loop_tokens: int = LOOP_TOKENS
     between: str = ""
     more_threshold: float | None = None
+    close_reserve: int = CLOSE_RESERVE
 
     def to_wire(self) -> dict[str, Any]:
         return {"marker": self.marker, "close": self.close, "threshold": self.threshold,
                 "text_tokens": self.text_tokens, "stop_repeats": self.stop_repeats,
                 "loop_tokens": self.loop_tokens, "between": self.between,
-                "more_threshold": self.more_threshold}
+                "more_threshold": self.more_threshold, "close_reserve": self.close_reserve}
 
     @classmethod
     def from_wire(cls, value: Any) -> CallControl | None:
@@ -131,13 +139,14 @@ class CallControl:
             repeats = _bool(value, "stop_repeats", True)
             loop = _int(value, "loop_tokens", LOOP_TOKENS, low=0)
             more = _float(value, "more_threshold", low=0.0, high=1.0)
+            reserve = _int(value, "close_reserve", CLOSE_RESERVE, low=0)
         except RequestError as exc:
             raise RequestError(f"calls: {exc.message}") from exc
         if more is not None and not (close and between):
             raise RequestError("calls.more_threshold needs calls.close and calls.between (one "
                                "block per call)")
         return cls(marker, close, threshold, text_tokens, repeats is not False, loop, between,
-                   more)
+                   more, reserve)
 
 
 def new_request_id() -> str:

@@ -82,13 +82,15 @@ def loop_next(ids: list[int], run: int, max_period: int = LOOP_PERIOD) -> int | 
 LOOP_PENALTY = 1e3  # the gap between `escaped`'s tiers, wider than a model's logits range
 
 
-def escaped(logits: Any, token_id: int, *tiers: Any) -> Any:
-    """Logits that leave a loop (`loop_next`): the token that continues it is barred, and the
-    tokens of each tier go before those of the tiers after it and before all others (each
-    group keeping its order). The engine's tiers: tokens that start with a closing quote, then
-    tokens that start with `@` (an address's local part, which cannot end before its `@`).
-    Where the grammar allows no token of a tier (inside a number, say), the next tier or the
-    model's next choice other than the loop's token stands."""
+def escaped(logits: Any, token_id: int | None, *tiers: Any) -> Any:
+    """Logits that end the value being written: the tokens of each tier go before those of the
+    tiers after it and before all others (each group keeping its order), and `token_id` (the
+    token that would continue a loop, `loop_next`) is barred. The engine's tiers: tokens that
+    start with a closing quote (a string), with `@` (an address's local part, which cannot end
+    before its `@`), with `]` or `}` (an array or object), then with `,` (a number where more
+    required arguments follow). The grammar still decides what is allowed, so the first tier it
+    allows wins; where it allows none (the first digit of a number), the model's next choice
+    other than the loop's token stands."""
     import numpy as np
 
     out = np.array(logits, copy=True)
@@ -96,7 +98,8 @@ def escaped(logits: Any, token_id: int, *tiers: Any) -> Any:
     out -= LOOP_PENALTY * (len(tiers) + 1)
     for rank, (ids, values) in enumerate(kept):
         out[..., ids] = values - LOOP_PENALTY * rank
-    out[..., token_id] = BARRED
+    if token_id is not None:
+        out[..., token_id] = BARRED
     return out
 
 

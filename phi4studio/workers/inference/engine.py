@@ -117,7 +117,7 @@ class Engine:
         self._add_special: bool | None = None
         self.eos_ids: set[int] = set()
         self.context_length = 0
-        self._ender_ids: tuple[list[int], list[int]] | None = None
+        self._ender_ids: tuple[list[int], ...] | None = None
 
     # --- loading ----------------------------------------------------------------------------
     def load(self, provider: str = "auto", notify: Notify | None = None) -> None:
@@ -375,6 +375,8 @@ class Engine:
         pending: list[int] = []  # marker tokens still to write (decided: a call)
         watch = RepeatWatch(control.marker) if control and control.stop_repeats else None
         loop_run = control.loop_tokens if control is not None else 0
+        # only a grammar makes the tokens that end a value close the call properly
+        reserve = control.close_reserve if control is not None and req.guidance else 0
         # after each call's close: another call (`between`) or the end (CallControl)
         more_ids = (self.encode(control.between, False)
                     if control is not None and control.close and control.between else [])
@@ -407,13 +409,20 @@ class Engine:
                   and text.endswith(control.close)):
                 more_at = len(text)
                 self._more(gen, control.more_threshold, more_ids[0], result)
-            elif loop_run and in_call:
-                cycle = loop_next(new_ids, loop_run)
-                # a value looping: end it (CallControl.loop_tokens), though not right after a
-                # lone backslash, where a quote would be escaped rather than end the string
-                if cycle is not None and (len(text) - len(text.rstrip("\\"))) % 2 == 0:
+            elif (loop_run or reserve) and in_call and \
+                    (len(text) - len(text.rstrip("\\"))) % 2 == 0:
+                # not right after a lone backslash, where a quote would be escaped rather than
+                # end the string
+                cycle = loop_next(new_ids, loop_run) if loop_run else None
+                # the budget nearly spent inside the first call: close it (close_reserve)
+                closing = (reserve > 0 and len(new_ids) >= req.max_new_tokens - reserve
+                           and (watch.calls if watch is not None else
+                                text.count(control.close) if control and control.close
+                                else 0) == 0)
+                if cycle is not None or closing:  # a value looping: end it (loop_tokens)
                     gen.set_logits(escaped(gen.get_logits(), cycle, *self._enders()))
-                    result["loops_broken"] = result.get("loops_broken", 0) + 1
+                    key = "closed_at_budget" if closing else "loops_broken"
+                    result[key] = result.get(key, 0) + 1
             gen.generate_next_token()
             # Read what was appended to the sequence: with guidance a step can append several
             # tokens (fast-forward) or none (the grammar ended: the end-of-sequence token is
@@ -432,7 +441,7 @@ class Engine:
                 on_token(tid, piece)
                 before = len(text)
                 text += piece
-                if (loop_run or more_ids) and not in_call and control is not None:
+                if (loop_run or reserve or more_ids) and not in_call and control is not None:
                     in_call = control.marker in text
                 if req.stop and piece:
                     hit = stop_strings_hit(text, req.stop, before)
@@ -486,16 +495,18 @@ class Engine:
             result["stop_string"] = stop_hit
         return self._finish(result, new_ids, text, reason, t_start, t_prefill, t_first, t_end)
 
-    def _enders(self) -> tuple[list[int], list[int]]:
-        """Token ids whose text starts with a double quote (what ends a JSON string), and those
-        that start with `@` (what ends an email address's local part): found once, by decoding
-        the vocabulary, the first time a loop is broken (about 0.1 s for 49k tokens)."""
+    def _enders(self) -> tuple[list[int], ...]:
+        """Token ids that end a value, in tiers (`escaped`): those whose text starts with a
+        double quote (a JSON string), with `@` (an email address's local part), with `]` or `}`
+        (an array or object), with `,` (a number before the next argument). Found once, by
+        decoding the vocabulary, the first time a value is ended (about 0.1 s for 49k
+        tokens)."""
         if self._ender_ids is None:
             size = self.genai_config.get("model", {}).get("vocab_size")
             pieces = [(i, self._tok.decode([i])) for i in range(size if isinstance(size, int)
                                                                  else 0)]
-            self._ender_ids = ([i for i, p in pieces if p.startswith('"')],
-                               [i for i, p in pieces if p.startswith("@")])
+            self._ender_ids = tuple([i for i, p in pieces if p and p[0] in starts]
+                                    for starts in ('"', "@", "]}", ","))
         return self._ender_ids
 
     @staticmethod

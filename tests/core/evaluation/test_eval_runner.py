@@ -277,7 +277,8 @@ def test_call_threshold_uses_calls_first_grammar_and_records_p_call(
             return {"text": text, "stop_reason": "repeated_call", "p_call": 0.75,
                     "completion_tokens": 5, "p_more": [0.25]}
         return {"text": text, "stop_reason": "max_tokens", "p_call": 0.2, "completion_tokens": 5,
-                "cut_call_dropped": 1, "loops_broken": 2, "close_mended": 1}
+                "cut_call_dropped": 1, "loops_broken": 2, "close_mended": 1,
+                "closed_at_budget": 3}
 
     asyncio.run(Runner(run, gen, FMT, guided="grammar", call_threshold=0.5, text_tokens=8,
                        stop_repeats=True, more_threshold=0.3).run())
@@ -292,8 +293,12 @@ def test_call_threshold_uses_calls_first_grammar_and_records_p_call(
     assert turns[0]["notes"] == ["stopped at a repeated call"] and turns[0]["correct"]
     assert turns[1]["notes"] == ["a call the token budget cut off was dropped",
                                  "the token budget ran out in a call's close marker: it was "
-                                 "completed", "a looping value was ended (2 step(s))"]
-    assert control.loop_tokens == 24  # looping values are ended whenever call control is on
+                                 "completed", "a looping value was ended (2 step(s))",
+                                 "the token budget ran out in the first call: its values were "
+                                 "ended so that it closes (3 step(s))"]
+    # looping values are ended, and a first call closes at the budget's end, whenever call
+    # control is on
+    assert (control.loop_tokens, control.close_reserve) == (24, 32)
     # without a threshold: the usual grammar (text may precede calls), no control at all
     seen.clear()
     (tmp_path / "b").mkdir()
@@ -330,3 +335,34 @@ def test_ask_missing_withholds_a_call_with_a_made_up_value(tmp_path: Path,
     assert turn["notes"] == ["calls withheld, required values not in the conversation: "
                              "weather.city"]
     assert results[True]["ex0"]["ok"] and "withheld" not in results[True]["ex0"]["turns"][0]
+
+
+def test_repeated_items_of_a_unique_array_are_dropped_with_stop_repeats(
+        tmp_path: Path, model_dir: Path) -> None:
+    """With `stop_repeats`, an answer that lists a recipient twice where the schema wants unique
+    items is scored without the repeat (and says so); without it the call is schema-invalid."""
+    mail = {"name": "mail", "description": "Send mail", "inputSchema": {
+        "type": "object", "required": ["to"], "properties": {
+            "to": {"type": "array", "items": {"type": "string"}, "uniqueItems": True}}}}
+    case = {"id": "m", "tools": [mail], "scenario": "single", "split": "test", "messages": [
+        {"role": "user", "content": "Mail ana@x.org and bo@x.org"},
+        {"role": "assistant", "content": "", "tool_calls": [
+            {"id": "c1", "name": "mail", "arguments": {"to": ["ana@x.org", "bo@x.org"]}}]}]}
+    looping = "<tool_call>" + json.dumps({"name": "mail", "arguments": {
+        "to": ["ana@x.org", "bo@x.org", "ana@x.org"]}}) + "</tool_call>"
+
+    async def gen(prompt: str, guidance: Any, n: int, calls: Any = None) -> Mapping[str, Any]:
+        return {"text": looping, "stop_reason": "eos", "completion_tokens": 30}
+
+    turns = {}
+    for repeats in (False, True):
+        (tmp_path / str(repeats)).mkdir()
+        run = make_run(tmp_path / str(repeats), model_dir, [case])
+        asyncio.run(Runner(run, gen, FMT, stop_repeats=repeats).run())
+        turns[repeats] = run.results()[0]["turns"][0]
+    assert not turns[False]["correct"] and turns[True]["correct"]
+    assert turns[True]["calls"] == [{"name": "mail", "arguments": {"to": ["ana@x.org",
+                                                                          "bo@x.org"]}}]
+    assert turns[True]["raw"] == looping  # what the model wrote stays in the record
+    assert turns[True]["notes"] == ["repeated items dropped where the schema wants them "
+                                    "unique: mail.to[2]"]
