@@ -192,3 +192,24 @@ def test_ab_side_by_side_and_stop_while_waiting_for_a_decision(
     run(qloop, asyncio.sleep(0.01))  # the task's done-callbacks
     assert a.turns[0].calls[0].status is CallStatus.CANCELLED and not a.awaiting_calls()
     assert view.inspector.picker.count() == 2 and view.send_button.isEnabled()
+
+
+def test_a_card_says_when_the_budget_closed_its_call(qapp) -> None:  # type: ignore[no-untyped-def]
+    """The card of a call the end of the token budget closed says its values may be cut short;
+    after an edit (the user's values) it no longer does."""
+    from phi4studio.core.playground import CallRecord
+    from phi4studio.ui.widgets.tool_call_card import ToolCallCard
+
+    tool = {"name": "add_note", "inputSchema": {"type": "object", "properties": {
+        "text": {"type": "string"}}, "required": ["text"]}}
+    call = CallRecord(id="c1", index=0, name="add_note", arguments={"text": "notes for the"},
+                      original_arguments={"text": "notes for the"}, tool=tool, guided=True,
+                      cut_short=True)
+    card = ToolCallCard(0, "add_note")
+    card.bind(call, "", can_run=True, server="notes")
+    assert "fits the tool's schema" in card.issues.text()
+    assert "Closed early: the token budget ran out" in card.issues.text()
+    call.cut_short = False
+    card.refresh()
+    assert "Closed early" not in card.issues.text()
+    card.deleteLater()

@@ -68,8 +68,8 @@ class ToolRunner:
         return self.executor is not None and self.executor.can_run(call.name)
 
     def needs_approval(self, call: CallRecord) -> bool:
-        return not call.valid or bool(call.unstated) or not self.can_run(call) or \
-            self.policy.needs_approval(call.tool)
+        return not call.valid or bool(call.unstated) or call.cut_short or \
+            not self.can_run(call) or self.policy.needs_approval(call.tool)
 
     async def resolve(self, session: ChatSession, call: CallRecord, decide: Decide) -> None:
         """Decide (ask when the policy says so), then run, deny or mock one call."""

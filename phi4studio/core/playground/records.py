@@ -98,6 +98,10 @@ class CallRecord:
     # required arguments whose values the conversation does not state (made up?): the call
     # then always asks for approval (core.inference.grounding)
     unstated: list[str] = field(default_factory=list)
+    # the token budget ran out inside this call and decoding closed it, each value ended as
+    # soon as the grammar allowed (CallControl.close_reserve): values may be cut short, so the
+    # call always asks for approval
+    cut_short: bool = False
 
     @property
     def valid(self) -> bool:
@@ -111,6 +115,7 @@ class CallRecord:
             "issues": [{"path": i.path, "message": i.message} for i in self.issues],
             "guided": self.guided, "status": self.status.value, "edited": self.edited,
             "auto_approved": self.auto_approved, "unstated": self.unstated,
+            "cut_short": self.cut_short,
             "outcome": self.outcome.to_json() if self.outcome else None,
         }
 
@@ -138,6 +143,9 @@ class TurnRecord:
     stop_reason: str | None = None
     seed: int | None = None
     restarted: str | None = None  # the worker had died and was restarted for this turn
+    # what call control did (docs/inference.md): repeats_dropped, cut_call_dropped,
+    # close_mended, loops_broken, closed_at_budget
+    control: dict[str, int] = field(default_factory=dict)
     error: str | None = None
     error_code: str | None = None
     finished: bool = False
@@ -159,7 +167,7 @@ class TurnRecord:
             "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
             "ttft_s": self.ttft_s, "decode_tokens_per_s": self.decode_tokens_per_s,
             "total_s": self.total_s, "stop_reason": self.stop_reason, "seed": self.seed,
-            "restarted": self.restarted, "error": self.error,
+            "restarted": self.restarted, "error": self.error, "control": self.control,
         }
 
 

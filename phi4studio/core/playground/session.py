@@ -33,7 +33,7 @@ from phi4studio.core.chatformats import (
     ToolCallStarted,
 )
 from phi4studio.core.datasets.workflows import ArgIssue, check_value
-from phi4studio.core.inference import GenerateRequest, Guidance, InferenceError
+from phi4studio.core.inference import CallControl, GenerateRequest, Guidance, InferenceError
 from phi4studio.core.inference.grounding import conversation_text, ungrounded
 from phi4studio.core.mcp.session import ToolOutcome
 from phi4studio.core.playground.records import (
@@ -43,6 +43,10 @@ from phi4studio.core.playground.records import (
     SessionEvent,
     TurnRecord,
 )
+
+# what call control reports it did (docs/inference.md, "Call control"); a turn keeps the counts
+CONTROL_COUNTS = ("repeats_dropped", "cut_call_dropped", "close_mended", "loops_broken",
+                  "closed_at_budget")
 
 log = logging.getLogger(__name__)
 
@@ -172,8 +176,19 @@ class ChatSession:
             guidance = Guidance(spec.type, spec.text)
         stops = [s for s in self.fmt.end_of_turn if s]
         req = GenerateRequest(prompt=prompt, add_special_tokens=False, echo_prompt=True,
-                              guidance=guidance, stop=stops, adapter=self.adapter, **fields)
+                              guidance=guidance, stop=stops, adapter=self.adapter,
+                              calls=self._control() if guidance is not None else None, **fields)
         return req, use_guidance
+
+    def _control(self) -> CallControl | None:
+        """Call control for a guided turn (docs/inference.md): the sampler still decides
+        between text and calls, but a call that repeats an earlier one ends the list, a value
+        that loops is ended, and the end of the budget closes the first call, so that what the
+        card shows is a whole call. None for formats without a call marker."""
+        syn = self.fmt.syntax
+        if not syn.open:
+            return None
+        return CallControl(syn.open, self.fmt.calls_close, stop_repeats=True)
 
     async def generate(self) -> TurnRecord:
         """One model turn over the conversation so far. Never raises for the model's or the
@@ -259,6 +274,8 @@ class ChatSession:
                      "total_s", "stop_reason", "seed"):
             if data.get(name) is not None:
                 setattr(turn, name, data[name])
+        turn.control = {k: int(data[k]) for k in CONTROL_COUNTS
+                        if isinstance(data.get(k), int) and data[k] > 0}
 
     def _finish(self, turn: TurnRecord, req: GenerateRequest) -> None:
         turn.parsed = self.fmt.parse(turn.raw_text)
@@ -275,6 +292,8 @@ class ChatSession:
                 guided=turn.guided, turn=turn.index,
                 status=CallStatus.CANCELLED if stopped else CallStatus.PENDING,
                 unstated=ungrounded(call, tool, said)))
+        if turn.control.get("closed_at_budget") and turn.calls:
+            turn.calls[0].cut_short = True
         cut = [e for e in turn.parsed.errors if "truncated" in e or "missing closing" in e]
         if cut and turn.calls:  # the output ended inside the last call: it may be incomplete
             turn.calls[-1].issues.append(ArgIssue(
@@ -313,8 +332,9 @@ class ChatSession:
         call.arguments = dict(arguments)
         call.edited = call.arguments != call.original_arguments
         call.issues = check_call(call.tool, call.name, call.arguments)
-        if call.edited:  # the user's own values: nothing is made up any more
+        if call.edited:  # the user's own values: nothing is made up or cut short any more
             call.unstated = []
+            call.cut_short = False
         for m in self.messages:
             for c in m.get("tool_calls") or []:
                 if c.get("id") == call.id:

@@ -210,6 +210,11 @@ class ToolCallCard(QFrame):
             names = ", ".join(f"<code>{html.escape(clip(k, 40))}</code>" for k in call.unstated)
             self.issues.setText(self.issues.text() + "<br><span style='color:#9a6700'>Not in the "
                                 f"conversation, perhaps made up: {names}</span>")
+        if call.cut_short:
+            self.issues.setText(self.issues.text() + "<br><span style='color:#9a6700'>Closed "
+                                "early: the token budget ran out in this call, so each value "
+                                "was ended as soon as the schema allowed; some may be cut "
+                                "short</span>")
         pending = call.status is CallStatus.PENDING
         self._show_buttons(pending)
         self.run_button.setEnabled(self.can_run)

@@ -266,3 +266,20 @@ async def test_a_call_with_a_value_the_user_never_gave_asks_even_when_always_all
     s3.add_user("What's the weather like?")
     turn = await s3.generate()
     assert turn.calls[0].unstated == ["city"] and turn.calls[0].to_json()["unstated"] == ["city"]
+
+
+async def test_a_call_the_budget_closed_asks_even_when_always_allowed() -> None:
+    """A call whose values the end of the token budget cut short asks before it runs, even for
+    an always-allowed tool; the same call written whole runs at once."""
+    call = calls_text(("get_weather", {"city": "Lis"}))
+    runner = ToolRunner(Recorder())
+    runner.policy.allow_always(WEATHER)
+    s = chat([{"text": call, "result": {"closed_at_budget": 2}}, "ok"])
+    ask = Asker({"get_weather": Approval.approve({"city": "Lisbon"})})
+    await converse(s, "Weather in Lis?", runner, ask)
+    assert ask.asked == ["get_weather"] and not s.turns[0].calls[0].cut_short  # edited
+    assert runner.executor.ran == [("get_weather", {"city": "Lisbon"})]
+    s2 = chat([call, "ok"])
+    ask2 = Asker({})
+    await converse(s2, "Weather in Lis?", runner, ask2)
+    assert ask2.asked == [] and s2.turns[0].calls[0].auto_approved

@@ -153,6 +153,36 @@ async def test_guided_decoding_is_on_by_default_for_tool_calls_and_its_cost_is_s
     assert not (await bare.generate()).guided
 
 
+async def test_a_guided_turn_has_call_control_and_a_call_closed_at_the_budget_is_marked(
+        ) -> None:
+    """Guided turns ask the worker for call control (repeats, loops, the budget's end closing
+    the first call; the sampler still decides text or call). A call the end of the budget
+    closed is marked cut short, the turn keeps what control did, and an edit clears the mark."""
+    closed = calls_text(("add_note", {"text": "meeting notes for the"}))
+    s, client, _ = session([{"text": closed, "result": {"closed_at_budget": 3,
+                                                        "loops_broken": 1, "other": 5}},
+                            calls_text(("add_note", {"text": "x"}))])
+    s.add_user("note the meeting")
+    turn = await s.generate()
+    control = client.requests[0].calls
+    assert control is not None and control.marker == "<tool_call>"
+    assert control.threshold is None and control.stop_repeats
+    assert control.close_reserve == 32 and control.loop_tokens == 24
+    assert turn.control == {"closed_at_budget": 3, "loops_broken": 1}
+    call = turn.calls[0]
+    assert call.valid and call.cut_short and call.to_json()["cut_short"]
+    assert turn.to_json()["control"] == turn.control
+    s.edit_arguments(call, {"text": "meeting notes for the team"})
+    assert not call.cut_short
+    # a turn without guidance asks for no control; one that was not cut marks nothing
+    s.mock(call, "saved")
+    s.settings.guided = False
+    s.add_user("again")
+    plain = await s.generate()
+    assert client.requests[1].calls is None and not plain.calls[0].cut_short
+    assert plain.control == {}
+
+
 async def test_stop_ends_the_turn_with_what_it_had_and_runs_none_of_its_calls() -> None:
     out = "Working on it " + calls_text(("add_note", {"text": "x" * 200}))
     client = ScriptedClient([out], chunk=2, delay=0.005)
