@@ -336,6 +336,21 @@ async def test_the_end_of_the_budget_closes_a_first_call_the_grammar_leaves_open
         assert closed["text"].startswith(marker) and closed["text"].endswith(close)
         value = json.loads(closed["text"][len(marker):-len(close)])
         assert closed["completion_tokens"] < budget and len(value) == 2
+    # a later call: with the repeat watch it is dropped when the budget cuts it (the calls
+    # before it stand), without it (nothing would drop it) it is closed as the first is
+    two = ('start: "<tool_call>{\\"a\\": 1}</tool_call>\\n<tool_call>{\\"s\\": \\"" WORD '
+           '"\\"}</tool_call>"\nWORD: /[a-z]+/')
+    later = {"prompt": "Hello", "max_new_tokens": 40, "greedy": True,
+             "guidance": {"type": "lark_grammar", "text": two}}
+    dropped = await client.complete({**later, "calls": {**calls, "close": close,
+                                                        "close_reserve": 20}})
+    assert dropped["text"] == '<tool_call>{"a": 1}</tool_call>', dropped["text"]
+    assert dropped["cut_call_dropped"] == 1 and "closed_at_budget" not in dropped
+    kept = await client.complete({**later, "calls": {**calls, "close": close,
+                                                     "stop_repeats": False,
+                                                     "close_reserve": 20}})
+    assert kept["stop_reason"] == "eos" and kept["closed_at_budget"] >= 1
+    assert kept["text"].count(close) == 2 and kept["text"].endswith('"}' + close)
     # without a grammar the tokens that end a value would not end the call: left alone
     free = await client.complete({"prompt": "Hello", "max_new_tokens": 20, "greedy": True,
                                   "calls": {**calls, "close_reserve": 20}})

@@ -414,11 +414,10 @@ class Engine:
                 # not right after a lone backslash, where a quote would be escaped rather than
                 # end the string
                 cycle = loop_next(new_ids, loop_run) if loop_run else None
-                # the budget nearly spent inside the first call: close it (close_reserve)
+                # the budget nearly spent inside the first call (any call, where no repeat
+                # watch would drop a cut one): close it (close_reserve)
                 closing = (reserve > 0 and len(new_ids) >= req.max_new_tokens - reserve
-                           and (watch.calls if watch is not None else
-                                text.count(control.close) if control and control.close
-                                else 0) == 0)
+                           and (watch is None or watch.calls == 0))
                 if cycle is not None or closing:  # a value looping: end it (loop_tokens)
                     gen.set_logits(escaped(gen.get_logits(), cycle, *self._enders()))
                     key = "closed_at_budget" if closing else "loops_broken"
