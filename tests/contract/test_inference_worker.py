@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -59,18 +58,6 @@ async def collect(client: InferenceClient, req: GenerateRequest | dict[str, Any]
     events = [ev async for ev in client.generate(req)]
     assert events[-1]["type"] == "result"
     return events, events[-1]["data"]
-
-
-@pytest.fixture
-async def client(tiny_phi3_onnx_dir: Path, figures: Any) -> AsyncIterator[InferenceClient]:
-    c = InferenceClient(tiny_phi3_onnx_dir, provider="cpu", start_timeout_s=60)
-    t0 = time.perf_counter()
-    await c.start()
-    figures("tiny Phi3: worker start, spawn to `start` (s)", time.perf_counter() - t0)
-    try:
-        yield c
-    finally:
-        await c.close()
 
 
 async def test_start_reports_model_info(client: InferenceClient) -> None:
@@ -230,131 +217,6 @@ async def test_a_forced_run_past_the_token_budget_is_kept_whole(
     assert out["completion_tokens"] > 3  # the forced run, whole
     again = await client.complete({"prompt": "Hello", "max_new_tokens": 2, "greedy": True})
     assert again["completion_tokens"] == 2  # the same worker goes on serving
-
-
-async def test_call_control_decides_call_or_text_by_probability(
-        client: InferenceClient) -> None:
-    """The first step decides by P(marker): threshold 0 always writes the whole (multi-token)
-    marker, threshold 1 never starts it; a text answer stops at its token budget."""
-    marker = "<tool_call>"
-    base = {"prompt": "What is the weather in Paris?", "max_new_tokens": 20, "greedy": True}
-    always = await client.complete({**base, "calls": {"marker": marker, "threshold": 0.0}})
-    assert always["text"].startswith(marker), always["text"]
-    assert 0.0 <= always["p_call"] < 1.0
-    never = await client.complete({**base, "calls": {"marker": marker, "threshold": 1.0,
-                                                     "text_tokens": 4}})
-    assert not never["text"].startswith("<") and never["p_call"] == always["p_call"]
-    assert never["stop_reason"] == "text_limit" and never["completion_tokens"] == 4
-    free = await client.complete({**base, "calls": {"marker": marker}})
-    plain = await client.complete(base)
-    assert free["text"] == plain["text"] and free["p_call"] == always["p_call"]
-
-
-async def test_call_control_decides_another_call_by_probability(
-        client: InferenceClient) -> None:
-    """After each call's close the choice is another call or the end: `p_more` is reported for
-    every such step; more_threshold 1 ends after the first call, 0 goes on to the budget, and
-    without it greedy decoding takes the likelier of the two (as the reported figures say)."""
-    close = "</tool_call>"
-    grammar = 'start: call ("\\n" call)*\ncall: "<tool_call>" ("a" | "b" | "c") "</tool_call>"'
-    base = {"prompt": "Hello", "max_new_tokens": 40, "greedy": True,
-            "guidance": {"type": "lark_grammar", "text": grammar}}
-    calls = {"marker": "<tool_call>", "close": close, "between": "\n", "threshold": 0.0,
-             "stop_repeats": False}
-    one = await client.complete({**base, "calls": {**calls, "more_threshold": 1.0}})
-    assert one["text"].count(close) == 1 and one["text"].endswith(close), one["text"]
-    assert len(one["p_more"]) == 1 and 0.0 < one["p_more"][0] < 1.0
-    # forced tokens fast-forwarded would hide the step after the close: the threshold turns
-    # fast-forwarding off for its request, and the answer is the same
-    ff = {**base, "guidance": {**base["guidance"], "ff_tokens": True}}
-    assert (await client.complete({**ff, "calls": {**calls, "more_threshold": 1.0}})) \
-        ["p_more"] == one["p_more"]
-    many = await client.complete({**base, "calls": {**calls, "more_threshold": 0.0}})
-    assert many["text"].count(close) >= 3 and many["stop_reason"] == "max_tokens"
-    assert len(many["p_more"]) == many["text"].count(close)
-    assert many["p_more"][0] == one["p_more"][0]
-    free = await client.complete({**base, "calls": calls})
-    n = free["text"].count(close)
-    assert len(free["p_more"]) == n
-    assert all(p >= 0.5 for p in free["p_more"][:-1])
-    if free["stop_reason"] == "eos":
-        assert free["p_more"][-1] < 0.5
-
-
-async def test_a_value_that_loops_inside_a_call_is_broken(client: InferenceClient) -> None:
-    """Inside a call, once the last `loop_tokens` tokens repeat a short cycle, the token that
-    would continue it is barred. The random model held to digits and slashes loops when left
-    alone (`/6/6/6/6333333...`), never with the guard, and writes the same text up to there."""
-    from phi4studio.workers.inference.callcontrol import loop_next
-
-    marker, run = "<tool_call>", 8
-    base = {"prompt": "Hello", "max_new_tokens": 80, "greedy": True,
-            "guidance": {"type": "regex", "text": marker + "[0-9/]+"}}
-    free = await client.complete({**base, "calls": {"marker": marker, "threshold": 0.0,
-                                                    "loop_tokens": 0}})
-    guarded = await client.complete({**base, "calls": {"marker": marker, "threshold": 0.0,
-                                                       "loop_tokens": run}})
-    ids_free, ids = free["token_ids"], guarded["token_ids"]
-    looping = [k for k in range(len(ids_free)) if ids_free[k] == loop_next(ids_free[:k], run)]
-    assert looping, f"the unguarded model was expected to loop: {free['text']!r}"
-    first = looping[0]
-    assert ids[:first] == ids_free[:first] and ids[first] != ids_free[first]
-    assert all(ids[k] != loop_next(ids[:k], run) for k in range(len(ids)))
-    assert "loops_broken" not in free and guarded["loops_broken"] >= 1
-    assert guarded["text"].startswith(marker) and guarded["completion_tokens"] == 80
-
-
-async def test_the_end_of_the_budget_closes_a_first_call_the_grammar_leaves_open(
-        client: InferenceClient) -> None:
-    """Under guidance, once no more than `close_reserve` tokens are left inside the first call,
-    each step puts first the tokens that end the value: a string ends at its quote, a number
-    at the `]` or `,` after it, and the call closes as the grammar requires, where the random
-    model left alone runs out of budget inside a value (invalid JSON)."""
-    marker, close = "<tool_call>", "</tool_call>"
-    words = ('start: "<tool_call>{\\"n\\": " NUM ", \\"s\\": \\"" WORD "\\"}</tool_call>"\n'
-             "NUM: /[0-9]+/\nWORD: /[a-z]+/")
-    numbers = ('start: "<tool_call>{\\"n\\": [" NUM "], \\"m\\": " NUM "}</tool_call>"\n'
-               "NUM: /[0-9]+/")
-    calls = {"marker": marker, "threshold": 0.0, "loop_tokens": 0}
-
-    async def run(grammar: str, budget: int, reserve: int) -> dict[str, Any]:
-        return await client.complete({
-            "prompt": "Hello", "max_new_tokens": budget, "greedy": True,
-            "guidance": {"type": "lark_grammar", "text": grammar},
-            "calls": {**calls, "close_reserve": reserve}})
-
-    for grammar, budget in ((words, 60), (numbers, 30)):
-        cut = await run(grammar, budget, 0)
-        assert cut["stop_reason"] == "max_tokens" and close not in cut["text"], \
-            f"the random model was expected to write past the budget: {cut['text']!r}"
-        assert "closed_at_budget" not in cut
-        # the reserve starts where the budget says: up to there both answers are the same
-        reserve = budget // 2
-        closed = await run(grammar, budget, reserve)
-        assert closed["token_ids"][:budget - reserve] == cut["token_ids"][:budget - reserve]
-        assert closed["stop_reason"] == "eos" and closed["closed_at_budget"] >= 1, closed
-        assert closed["text"].startswith(marker) and closed["text"].endswith(close)
-        value = json.loads(closed["text"][len(marker):-len(close)])
-        assert closed["completion_tokens"] < budget and len(value) == 2
-    # a later call: with the repeat watch it is dropped when the budget cuts it (the calls
-    # before it stand), without it (nothing would drop it) it is closed as the first is
-    two = ('start: "<tool_call>{\\"a\\": 1}</tool_call>\\n<tool_call>{\\"s\\": \\"" WORD '
-           '"\\"}</tool_call>"\nWORD: /[a-z]+/')
-    later = {"prompt": "Hello", "max_new_tokens": 40, "greedy": True,
-             "guidance": {"type": "lark_grammar", "text": two}}
-    dropped = await client.complete({**later, "calls": {**calls, "close": close,
-                                                        "close_reserve": 20}})
-    assert dropped["text"] == '<tool_call>{"a": 1}</tool_call>', dropped["text"]
-    assert dropped["cut_call_dropped"] == 1 and "closed_at_budget" not in dropped
-    kept = await client.complete({**later, "calls": {**calls, "close": close,
-                                                     "stop_repeats": False,
-                                                     "close_reserve": 20}})
-    assert kept["stop_reason"] == "eos" and kept["closed_at_budget"] >= 1
-    assert kept["text"].count(close) == 2 and kept["text"].endswith('"}' + close)
-    # without a grammar the tokens that end a value would not end the call: left alone
-    free = await client.complete({"prompt": "Hello", "max_new_tokens": 20, "greedy": True,
-                                  "calls": {**calls, "close_reserve": 20}})
-    assert "closed_at_budget" not in free
 
 
 async def test_bad_requests_get_an_error_and_the_worker_keeps_serving(
