@@ -224,8 +224,8 @@ class Runner:
         if data.get("loops_broken"):
             notes.append(f"a looping value was ended ({data['loops_broken']} step(s))")
         if data.get("closed_at_budget"):
-            notes.append("the token budget ran out in the first call: its values were ended so "
-                         f"that it closes ({data['closed_at_budget']} step(s))")
+            notes.append("the token budget ran out inside a call: its values were ended so that "
+                         f"it closes ({data['closed_at_budget']} step(s))")
         if data.get("stop_reason") == "stopped" and self.cancelled():
             raise _Cancelled()
         text = str(data.get("text") or "")

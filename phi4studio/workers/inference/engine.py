@@ -418,7 +418,7 @@ class Engine:
                 # watch would drop a cut one): close it (close_reserve)
                 closing = (reserve > 0 and len(new_ids) >= req.max_new_tokens - reserve
                            and (watch is None or watch.calls == 0))
-                if cycle is not None or closing:  # a value looping: end it (loop_tokens)
+                if cycle is not None or closing:  # end the value: it loops, or the budget ends
                     gen.set_logits(escaped(gen.get_logits(), cycle, *self._enders()))
                     key = "closed_at_budget" if closing else "loops_broken"
                     result[key] = result.get(key, 0) + 1

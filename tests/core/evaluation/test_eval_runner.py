@@ -294,8 +294,8 @@ def test_call_threshold_uses_calls_first_grammar_and_records_p_call(
     assert turns[1]["notes"] == ["a call the token budget cut off was dropped",
                                  "the token budget ran out in a call's close marker: it was "
                                  "completed", "a looping value was ended (2 step(s))",
-                                 "the token budget ran out in the first call: its values were "
-                                 "ended so that it closes (3 step(s))"]
+                                 "the token budget ran out inside a call: its values were ended "
+                                 "so that it closes (3 step(s))"]
     # looping values are ended, and a first call closes at the budget's end, whenever call
     # control is on
     assert (control.loop_tokens, control.close_reserve) == (24, 32)
