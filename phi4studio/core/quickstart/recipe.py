@@ -194,6 +194,8 @@ def make_recipe(options: QuickStartOptions, info: ModelInfo, *, gpu: bool) -> di
         targets = upper_layer_targets(info) if small else []
         if targets:
             training["target_modules"] = targets
+        if small:  # rank 16 held a small model's fit back (docs/quickstart.md, session 11)
+            training.update(lora_r=64, lora_alpha=128)
     scale = max(0.01, min(1.0, options.bfcl_scale))
     suites: list[list[Any]] = [[DATASET_SUITE, None]]
     if options.bfcl:

@@ -209,6 +209,30 @@ def test_recipe_overrides_and_tool_sources(tmp_path: Any) -> None:
     assert QuickStartOptions.from_dict(opts.to_dict()).overrides == {"training.lora_r": 8}
 
 
+def test_the_cpu_recipe_trains_a_small_model_at_rank_64_on_its_upper_half() -> None:
+    """On the CPU a small base gets LoRA rank 64 (alpha 128) on the upper half of its blocks
+    (session 11: rank 16 held the fit back); a larger one keeps the preset's rank and every
+    layer; `--set` still changes it."""
+    from phi4studio.core.quickstart.recipe import make_recipe
+    from phi4studio.core.training.models import LinearLayer, ModelInfo
+    from phi4studio.core.training.presets import preset_values
+
+    layers = [LinearLayer(f"model.layers.{i}.{part}", 64, 64) for i in range(4)
+              for part in ("self_attn.q_proj", "mlp.up_proj")]
+    small = ModelInfo("m", "folder", "m", n_params=135_000_000, linear=layers)
+    big = ModelInfo("b", "folder", "b", n_params=3_800_000_000, linear=layers)
+    training = make_recipe(QuickStartOptions(), small, gpu=False)["training"]
+    assert (training["lora_r"], training["lora_alpha"]) == (64, 128)
+    assert training["target_modules"] == [la.name for la in layers[4:]]
+    preset = preset_values("recommended")
+    larger = make_recipe(QuickStartOptions(), big, gpu=False)["training"]
+    assert (larger["lora_r"], larger["lora_alpha"]) == (preset["lora_r"], preset["lora_alpha"])
+    assert "target_modules" not in larger or larger["target_modules"] == preset.get(
+        "target_modules")
+    set16 = QuickStartOptions(overrides={"training.lora_r": 16, "training.lora_alpha": 32})
+    assert make_recipe(set16, small, gpu=False)["training"]["lora_r"] == 16
+
+
 def test_calls_first_drops_the_preamble_before_calls(examples: list[dict[str, Any]]) -> None:
     """With `preamble` 0 every turn that calls starts with its calls (the first token is the
     decision); the synthesizer's own examples keep some "One moment." preambles."""
