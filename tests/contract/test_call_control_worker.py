@@ -85,9 +85,10 @@ async def test_a_value_that_loops_inside_a_call_is_broken(client: InferenceClien
 async def test_the_end_of_the_budget_closes_a_first_call_the_grammar_leaves_open(
         client: InferenceClient) -> None:
     """Under guidance, once no more than `close_reserve` tokens are left inside the first call,
-    each step puts first the tokens that end the value: a string ends at its quote, a number
-    at the `]` or `,` after it, and the call closes as the grammar requires, where the random
-    model left alone runs out of budget inside a value (invalid JSON)."""
+    (at most the budget's last quarter) each step puts first the tokens that end the value: a
+    string ends at its quote, a number at the `]` or `,` after it, and the call closes as the
+    grammar requires, where the random model left alone runs out of budget inside a value
+    (invalid JSON)."""
     marker, close = "<tool_call>", "</tool_call>"
     words = ('start: "<tool_call>{\\"n\\": " NUM ", \\"s\\": \\"" WORD "\\"}</tool_call>"\n'
              "NUM: /[0-9]+/\nWORD: /[a-z]+/")
@@ -101,15 +102,16 @@ async def test_the_end_of_the_budget_closes_a_first_call_the_grammar_leaves_open
             "guidance": {"type": "lark_grammar", "text": grammar},
             "calls": {**calls, "close_reserve": reserve}})
 
-    for grammar, budget in ((words, 60), (numbers, 30)):
+    for grammar, budget in ((words, 60), (numbers, 40)):
         cut = await run(grammar, budget, 0)
         assert cut["stop_reason"] == "max_tokens" and close not in cut["text"], \
             f"the random model was expected to write past the budget: {cut['text']!r}"
         assert "closed_at_budget" not in cut
-        # the reserve starts where the budget says: up to there both answers are the same
-        reserve = budget // 2
-        closed = await run(grammar, budget, reserve)
-        assert closed["token_ids"][:budget - reserve] == cut["token_ids"][:budget - reserve]
+        # the reserve starts where the budget says (at most its last quarter): up to there
+        # both answers are the same
+        closed = await run(grammar, budget, 32)
+        free = budget - budget // 4
+        assert closed["token_ids"][:free] == cut["token_ids"][:free]
         assert closed["stop_reason"] == "eos" and closed["closed_at_budget"] >= 1, closed
         assert closed["text"].startswith(marker) and closed["text"].endswith(close)
         value = json.loads(closed["text"][len(marker):-len(close)])
@@ -120,13 +122,11 @@ async def test_the_end_of_the_budget_closes_a_first_call_the_grammar_leaves_open
            '"\\"}</tool_call>"\nWORD: /[a-z]+/')
     later = {"prompt": "Hello", "max_new_tokens": 40, "greedy": True,
              "guidance": {"type": "lark_grammar", "text": two}}
-    dropped = await client.complete({**later, "calls": {**calls, "close": close,
-                                                        "close_reserve": 20}})
+    dropped = await client.complete({**later, "calls": {**calls, "close": close}})
     assert dropped["text"] == '<tool_call>{"a": 1}</tool_call>', dropped["text"]
     assert dropped["cut_call_dropped"] == 1 and "closed_at_budget" not in dropped
     kept = await client.complete({**later, "calls": {**calls, "close": close,
-                                                     "stop_repeats": False,
-                                                     "close_reserve": 20}})
+                                                     "stop_repeats": False}})
     assert kept["stop_reason"] == "eos" and kept["closed_at_budget"] >= 1
     assert kept["text"].count(close) == 2 and kept["text"].endswith('"}' + close)
     # without a grammar the tokens that end a value would not end the call: left alone

@@ -87,11 +87,12 @@ class CallControl:
       that would continue the cycle and puts first the tokens that end the value, so it ends
       instead of filling the budget and leaving the call invalid JSON. 0: off.
     - `close_reserve`: under guided decoding, once no more than `close_reserve` tokens of the
-      budget are left while the answer's first call is still open, every step puts first the
-      tokens that end the value being written (a closing quote, `]` or `}`, then `,`), so the
-      call closes as the grammar requires instead of being cut off as invalid JSON (the
-      result's `closed_at_budget` counts the steps). With `stop_repeats` a later call the
-      budget cuts off is dropped instead; without it every call is closed so. 0: off.
+      budget (at most a quarter of it) are left while the answer's first call is still open,
+      every step puts first the tokens that end the value being written (a closing quote, `]`
+      or `}`, then `,`), so the call closes as the grammar requires instead of being cut off
+      as invalid JSON (the result's `closed_at_budget` counts the steps). With `stop_repeats`
+      a later call the budget cuts off is dropped instead; without it every call is closed
+      so. 0: off.
     - `between` and `more_threshold`: where each call is a block of its own (`close` ends a
       call, `between` goes before the next one), the step after a call's `close` decides
       between another call and the end of the answer. The result reports, for each such step,

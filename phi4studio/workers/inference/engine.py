@@ -375,8 +375,10 @@ class Engine:
         pending: list[int] = []  # marker tokens still to write (decided: a call)
         watch = RepeatWatch(control.marker) if control and control.stop_repeats else None
         loop_run = control.loop_tokens if control is not None else 0
-        # only a grammar makes the tokens that end a value close the call properly
-        reserve = control.close_reserve if control is not None and req.guidance else 0
+        # only a grammar makes the tokens that end a value close the call properly; a small
+        # budget keeps three quarters of itself for the call
+        reserve = (min(control.close_reserve, req.max_new_tokens // 4)
+                   if control is not None and req.guidance else 0)
         # after each call's close: another call (`between`) or the end (CallControl)
         more_ids = (self.encode(control.between, False)
                     if control is not None and control.close and control.between else [])
