@@ -213,3 +213,27 @@ def test_a_card_says_when_the_budget_closed_its_call(qapp) -> None:  # type: ign
     card.refresh()
     assert "Closed early" not in card.issues.text()
     card.deleteLater()
+
+
+def test_a_streamed_call_that_call_control_dropped_leaves_no_card(qapp) -> None:  # type: ignore[no-untyped-def]
+    """The worker may drop a call after it streamed (a repeat of an earlier one, a call the
+    budget cut): its preview card goes, the kept call's card stays bound, and a notice says
+    what was dropped."""
+    from phi4studio.core.playground import CallRecord, SessionEvent, TurnRecord
+    from phi4studio.ui.tabs.playground.transcript import Bubble, TranscriptView
+    from phi4studio.ui.widgets.tool_call_card import ToolCallCard
+
+    view = TranscriptView()
+    view.on_event(SessionEvent("turn_started"))
+    for i in (0, 1):
+        view.on_event(SessionEvent("call_started", index=i, text="list_notes"))
+        view.on_event(SessionEvent("arguments", index=i, text="{}"))
+    turn = TurnRecord(index=0, raw_text="<tool_call>...", control={"repeats_dropped": 1})
+    turn.calls = [CallRecord(id="c1", index=0, name="list_notes", arguments={},
+                             original_arguments={}, tool=None)]
+    view.on_event(SessionEvent("turn_finished", turn))
+    cards = [w for w in view.body.findChildren(ToolCallCard) if view.lay.indexOf(w) >= 0]
+    assert [c.call.id for c in cards if c.call is not None] == ["c1"] and len(cards) == 1
+    notices = [b.text() for b in view.body.findChildren(Bubble) if view.lay.indexOf(b) >= 0]
+    assert any("a call that repeated an earlier one was dropped" in t for t in notices)
+    view.deleteLater()

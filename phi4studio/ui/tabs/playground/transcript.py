@@ -167,7 +167,17 @@ class TranscriptView(QScrollArea):
             can_run, server = self.card_context(call) if self.card_context else (False, None)
             card.bind(call, turn.raw_text, can_run=can_run, server=server)
             self.cards[call.id] = card
+        kept = {call.index for call in turn.calls}
+        for index, card in list(self._stream_cards.items()):
+            if index not in kept:  # streamed, then dropped by call control (a repeat, a cut)
+                self.lay.removeWidget(card)
+                card.deleteLater()
+                del self._stream_cards[index]
         notes = []
+        if turn.control.get("repeats_dropped"):
+            notes.append("a call that repeated an earlier one was dropped")
+        if turn.control.get("cut_call_dropped"):
+            notes.append("a call the token budget cut off was dropped")
         if turn.stop_reason in ("max_tokens", "context_length"):
             notes.append(f"stopped at {turn.stop_reason.replace('_', ' ')}")
         elif turn.stop_reason == "stopped":
