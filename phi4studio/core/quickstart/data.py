@@ -17,6 +17,9 @@ what the flow measures (docs/quickstart.md has the experiments behind each choic
   worded like rephrased calls, so that wording does not tell a call from a decline.
 - Lists (`list_parallel`): a share of the parallel examples asks for one tool over a list of
   2-4 values of one parameter ("... for Lisbon, Porto and Oslo"), one call per value, in order.
+  `varied_parallel`: calls that change one or two arguments of the first ("..., also for ...").
+  `dense_parallel` (measured, off by default): two parameters' values paired ("respectively")
+  or crossed (every combination, 4 calls), as dense requests pack them.
 - Calls first (`preamble`: the share of call turns that keep the synthesizer's short preamble,
   "One moment."): without it a turn that calls starts with the call marker, so the first token
   the model writes is the decision (call or answer), which guided decoding then takes by
@@ -57,7 +60,7 @@ DEFAULT_SHAPE: dict[str, float] = {"first_turn": 1.0, "near_miss": 0.5, "rephras
                                    "varied_parallel": 0.0, "preamble": 1.0, "near_miss_one": 0.0,
                                    "natural": 0.0, "near_miss_rephrase": 0.0, "questions": 0.35,
                                    "questions_any": 0.0, "missing_pairs": 0.0,
-                                   "near_miss_pairs": 0.0}
+                                   "near_miss_pairs": 0.0, "dense_parallel": 0.0}
 # The recipe's shaping (docs/quickstart.md, "Experiments": the best measured on SmolLM2-135M;
 # the broad catalog's 30%, training-only, since session 9).
 RECIPE_SHAPE: dict[str, float] = {**DEFAULT_SHAPE, "near_miss": 0.7, "rephrase": 0.5,
@@ -320,6 +323,79 @@ def varied_parallel(syn: Any, index: int, rng: random.Random, wording: Wording =
     return _parallel_example(syn, base, tool, msgs, "varied", 2, rng)
 
 
+_RESPECTIVELY = ["{Action}{common} for {l1} {v1} with {l2} {v2} respectively.",
+                 "{Action}{common}: {l1} {v1}, and {l2} {v2}, respectively.",
+                 "{Action}{common} for {v1}, with {l2} {v2} respectively.",
+                 "Can you {action}{common} for {l1} {v1}, with {l2} {v2} respectively?"]
+_CROSS = ["{Action}{common} for {l1} {v1}, each with {l2} {v2}.",
+          "{Action}{common} for {v1}, and for each of them with {l2} {v2}.",
+          "{Action}{common} for every combination of {l1} {v1} and {l2} {v2}.",
+          "Can you {action}{common} for {l1} {v1}? Each with {l2} {v2}."]
+
+
+def dense_parallel(syn: Any, index: int, rng: random.Random) -> dict[str, Any] | None:
+    """Requests that pack several calls of one tool densely: the values of two parameters
+    paired in order ("... for the amounts 10 and 20 with the rates 3 and 4 respectively": 2-3
+    calls) or crossed ("... for Lisbon and Porto, each with units metric and imperial": 4
+    calls, every combination, the first parameter's values outermost)."""
+    from phi4studio.core.datasets.synthesis import make_arguments
+    from phi4studio.core.datasets.synthesis import phrasing as ph
+    from phi4studio.core.datasets.synthesis.results import other_value
+    from phi4studio.core.datasets.validation import validate_arguments
+
+    base = syn.example(index, "single")
+    tools = [t for t in syn.tools if len((t.get("inputSchema") or {}).get("properties") or {})
+             >= 2]
+    if not tools:
+        return None
+    tool = rng.choice(tools)
+    first = make_arguments(tool, rng)
+    keys = scalar_keys(first)
+    if len(keys) < 2:
+        return None
+    p1, p2 = rng.sample(keys, 2)
+    crossed = rng.random() < 0.5
+    n = 2 if crossed else rng.choice([2, 2, 3])
+
+    def values(param: str) -> list[Any]:
+        out = [first[param]]
+        for _ in range(4 * n):
+            other = other_value(tool, first, param, rng)
+            # only a value that changes nothing else, so that values of two parameters combine
+            if other is not None and all(other[k] == first[k] for k in first if k != param) \
+                    and other[param] not in out:
+                out.append(other[param])
+            if len(out) == n:
+                return out
+        return []
+
+    v1, v2 = values(p1), values(p2)
+    if not v1 or not v2:
+        return None
+    pairs = [(a, b) for a in v1 for b in v2] if crossed else list(zip(v1, v2, strict=True))
+    calls = [{**first, p1: a, p2: b} for a, b in pairs]
+    if any(validate_arguments(tool, c) for c in calls):
+        return None
+    common = {k: v for k, v in first.items() if k not in (p1, p2)}
+    common_text = ""
+    if common:
+        style = rng.choice(ARG_STYLES[:4])
+        common_text = " with " + and_list([style.format(label=ph.label(k, tool),
+                                                    value=ph.say_value(k, v, tool, rng))
+                                       for k, v in common.items()])
+    act = ph.action(tool)
+    text = rng.choice(_CROSS if crossed else _RESPECTIVELY).format(
+        Action=cap(act), action=act, common=common_text, l1=ph.label(p1, tool),
+        l2=ph.label(p2, tool), v1=and_list([ph.say_value(p1, v, tool, rng) for v in v1]),
+        v2=and_list([ph.say_value(p2, v, tool, rng) for v in v2]))
+    msgs: list[dict[str, Any]] = [m for m in base["messages"][:1] if m["role"] == "system"]
+    msgs += [{"role": "user", "content": text},
+             {"role": "assistant", "content": "", "tool_calls": [
+                 {"id": f"call_{i + 1}", "name": tool["name"], "arguments": c}
+                 for i, c in enumerate(calls)]}]
+    return _parallel_example(syn, base, tool, msgs, "crossed" if crossed else "paired", 2, rng)
+
+
 def first_turn(example: dict[str, Any]) -> dict[str, Any]:
     """The example cut after its first assistant turn."""
     msgs = example["messages"]
@@ -432,6 +508,8 @@ def quickstart_examples(
                 d = list_parallel(src, i, rng)
             elif draw < shp["list_parallel"] + shp["varied_parallel"]:
                 d = varied_parallel(src, i, rng, wording)
+            elif draw < shp["list_parallel"] + shp["varied_parallel"] + shp["dense_parallel"]:
+                d = dense_parallel(src, i, rng)
         elif scenario == "missing_info_or_error" and shp["missing_pairs"] > 0 and \
                 rng.random() < shp["missing_pairs"]:
             from phi4studio.core.quickstart.contrast import missing_pair

@@ -172,6 +172,44 @@ def test_varied_requests_name_every_changed_value(examples: list[dict[str, Any]]
                     k, text)
 
 
+def test_dense_requests_pair_or_cross_two_parameters_values() -> None:
+    """`dense_parallel`: two parameters' values paired in order ("... respectively": one call
+    per pair) or crossed (every combination: 2 x 2 calls); every value in the request, the
+    calls all of one tool, distinct and valid."""
+    exs = list(quickstart_examples(sample_tools(), 300, seed=3, mix=QUICKSTART_MIX,
+                                   shape={**SHAPE, "list_parallel": 0.0, "varied_parallel": 0.0,
+                                          "dense_parallel": 0.6, "general": 0.3}))
+    dense = {kind: [e for e in exs if kind in e["tags"]] for kind in ("paired", "crossed")}
+    assert len(dense["paired"]) >= 5 and len(dense["crossed"]) >= 5, Counter(
+        t for e in exs for t in e["tags"])
+    for kind, group in dense.items():
+        for e in group:
+            cs = [c["arguments"] for c in calls(e)]
+            assert len({c["name"] for c in calls(e)}) == 1 and e["scenario"] == "parallel"
+            assert len({repr(sorted(c.items())) for c in cs}) == len(cs)
+            varied = [k for k in cs[0] if len({repr(c[k]) for c in cs}) > 1]
+            assert len(varied) == 2, (kind, cs)
+            text, tool = user_text(e), next(t for t in e["tools"]
+                                            if t["name"] == calls(e)[0]["name"])
+            if kind == "paired":
+                assert 2 <= len(cs) <= 3 and "respectively" in text, text
+                for k in varied:  # each parameter's values in the order of the calls
+                    at = 0
+                    for c in cs:
+                        forms = written_forms(k, c[k], tool)
+                        hit = min((i for i in (text.find(f, at) for f in forms) if i >= 0),
+                                  default=-1)
+                        assert hit >= 0, (k, c[k], text)
+                        at = hit + 1
+            else:
+                a, b = ({repr(c[k]) for c in cs} for k in varied)
+                assert len(cs) == 4 and len(a) == len(b) == 2, cs  # every combination
+                for c in cs:
+                    for k in varied:
+                        assert any(f in text for f in written_forms(k, c[k], tool)), (k, text)
+    assert all(not [i for i in validate_example(e) if i.severity == "error"] for e in exs)
+
+
 def test_hard_negatives_offer_tools_like_the_one_needed() -> None:
     tools = general_tools()
     by_name = {t["name"]: t for t in tools}
