@@ -1,7 +1,8 @@
 """The quick start's last two steps: base vs fine-tuned evaluations, then the A/B verdict.
 
     evaluate   for each suite (the flow dataset's held-out test split first, then the BFCL
-               categories when their data is on this computer), one evaluation of the base export
+               categories: their data is fetched first when it is not on this computer, and
+               they are skipped with a note when that fails), one evaluation of the base export
                and one of the fine-tuned export, with guided decoding as the recipe says. Each is
                an EvaluationJob in the GPU slot; an interrupted one resumes at its first
                unfinished case. A finished evaluation of the same base export, suite and settings
@@ -23,24 +24,40 @@ from phi4studio.core.quickstart.recipe import DATASET_SUITE
 SIDES = ("base", "finetuned")
 
 
-def resolved_suites(ctx: StepContext) -> tuple[list[tuple[str, int | None]], list[str]]:
-    """(suite, limit) pairs to run, and notes on what was left out."""
+async def bfcl_data(ctx: StepContext) -> str | None:
+    """The BFCL data on this computer: fetched as a job (Get bfcl-eval, from PyPI) when it is
+    missing. None when it is there; else a note on why the BFCL categories are skipped."""
     from phi4studio.core.evaluation import benchdata
 
+    svc = ctx.svc.evaluations
+    if benchdata.locate("bfcl", svc.benchmarks_root) is not None:
+        return None
+    ctx.progress(None, "getting the BFCL data (bfcl-eval, from PyPI)")
+    job = svc.fetch_job("bfcl")
+    ctx.submit(job)
+    if await ctx.wait(job) is JobState.SUCCEEDED and \
+            benchdata.locate("bfcl", svc.benchmarks_root) is not None:
+        return None
+    return (f"BFCL categories skipped: the BFCL data is not on this computer and could not be "
+            f"fetched ({job.error or 'no data after the download'}). Get it in the Evaluate tab "
+            f"(Get BFCL data: a wheel file downloaded elsewhere works too) or with `phi4studio "
+            f"eval fetch bfcl`, then resume the flow.")
+
+
+async def resolved_suites(ctx: StepContext) -> tuple[list[tuple[str, int | None]], list[str]]:
+    """(suite, limit) pairs to run, and notes on what was left out."""
     notes: list[str] = []
     out: list[tuple[str, int | None]] = []
-    bfcl = None
+    bfcl: bool | None = None
     for suite, limit in ctx.recipe["evaluation"]["suites"]:
         if suite == DATASET_SUITE:
             out.append((f"dataset:{ctx.artefacts['dataset_id']}", limit))
             continue
         if suite.startswith("bfcl:"):
             if bfcl is None:
-                bfcl = benchdata.locate("bfcl", ctx.svc.evaluations.benchmarks_root) is not None
-                if not bfcl:
-                    notes.append("BFCL categories skipped: the BFCL data is not on this "
-                                 "computer (Evaluate tab > Get BFCL data, or `phi4studio eval "
-                                 "fetch bfcl`).")
+                note = await bfcl_data(ctx)
+                bfcl = note is None
+                notes += [note] if note else []
             if not bfcl:
                 continue
         out.append((suite, limit))
@@ -134,7 +151,7 @@ async def _one(ctx: StepContext, side: str, suite: str, limit: int | None,
 
 
 async def evaluate_step(ctx: StepContext) -> None:
-    suites, notes = resolved_suites(ctx)
+    suites, notes = await resolved_suites(ctx)
     ctx.artefacts["evaluation_notes"] = notes
     ctx.artefacts["suites"] = [s for s, _ in suites]
     total = len(suites) * len(SIDES)
