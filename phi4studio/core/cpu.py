@@ -37,3 +37,30 @@ def free_cores(cores: int | None = None, busy: float | None = None,
         if busy is None:
             return None
     return max(1, min(cores, round(cores - busy)))
+
+
+def cpu_name() -> str:
+    """The processor's model name ("AMD EPYC 7B13", "Intel(R) Core(TM) i7-1185G7 ..."): Linux's
+    /proc/cpuinfo, macOS's sysctl, else what Python's platform module says; "unknown" where
+    none tells."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                key, sep, value = line.partition(":")
+                if sep and key.strip() == "model name" and value.strip():
+                    return value.strip()
+    except OSError:
+        pass
+    if platform.system() == "Darwin":
+        import subprocess
+
+        try:
+            out = subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"],
+                                 capture_output=True, text=True, timeout=5, check=False)
+            if out.returncode == 0 and out.stdout.strip():
+                return out.stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    return platform.processor() or platform.machine() or "unknown"

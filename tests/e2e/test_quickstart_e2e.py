@@ -64,6 +64,13 @@ def check_links(report: dict[str, Any]) -> None:
     state = json.loads((report["_workspace"] / "quickstart" / report["flow"] /
                         "state.json").read_text())
     assert state["status"] == "done" and state["artefacts"]["verdict"] == report["verdict"]
+    # where the figures were measured: the processor and the training's device and precision
+    machine, run = report["machine"], state["artefacts"]["training_runtime"]
+    assert machine["cpu"] and machine["cores"] >= 1 and machine["training"] == run
+    assert run["device"] in ("cpu", "cuda") and run["precision"] in ("fp32", "bf16", "fp16")
+    assert run["total_steps"] >= 1 and run["duration_s"] > 0
+    md = (report["_workspace"] / "quickstart" / report["flow"] / "report.md").read_text()
+    assert f"training on {run['device']} in {run['precision']}, {run['total_steps']} steps" in md
 
 
 def held_out(report: dict[str, Any]) -> dict[str, Any]:

@@ -82,13 +82,36 @@ def report_data(state: FlowState) -> dict[str, Any]:
                                "message": s.message} for s in state.steps},
             "options": state.options, "recipe": state.recipe, "links": links(state),
             "verdict": state.artefacts.get("verdict"), "table": table_rows(state),
-            "notes": state.artefacts.get("evaluation_notes") or []}
+            "notes": state.artefacts.get("evaluation_notes") or [], "machine": machine(state)}
+
+
+def machine(state: FlowState) -> dict[str, Any]:
+    """Where the figures were measured: the flow's times (and on the CPU its training's
+    precision) depend on the processor as much as on the recipe."""
+    import os
+
+    from phi4studio.core.cpu import cpu_name
+
+    return {"cpu": cpu_name(), "cores": os.cpu_count(),
+            "training": state.artefacts.get("training_runtime")}
+
+
+def machine_line(data: dict[str, Any]) -> str:
+    """"on AMD EPYC (2 cores); training on cpu in fp32, 150 steps" """
+    text = f"on {data['cpu']} ({data['cores']} cores)"
+    t = data.get("training") or {}
+    if t.get("device"):
+        text += f"; training on {t['device']}" + (f" in {t['precision']}" if t.get(
+            "precision") else "") + (f", {t['total_steps']} steps" if t.get(
+                "total_steps") else "")
+    return text
 
 
 def write_report(state: FlowState, folder: Path) -> Path:
-    atomic_write_json(folder / "report.json", report_data(state))
+    data = report_data(state)
+    atomic_write_json(folder / "report.json", data)
     minutes = state.duration_s / 60
     text = (f"# Quick start {state.label}\n\n{format_table(state)}\n\n"
-            f"Steps took {minutes:.1f} min in all.\n")
+            f"Steps took {minutes:.1f} min in all, {machine_line(data['machine'])}.\n")
     atomic_write_text(folder / "report.md", text)
     return folder / "report.json"

@@ -205,6 +205,10 @@ async def train_step(ctx: StepContext) -> None:
         raise JobCancelled()
     if monitor.status not in FINISHED_OK:
         raise StepFailed(monitor.error or f"the training run {monitor.status}")
+    rec = next((r for r in svc.runs() if r.id == monitor.run_id), None)
+    if rec is not None:  # where it trained and how: the report's figures depend on it
+        ctx.artefacts["training_runtime"] = {k: rec.metrics.get(k) for k in (
+            "device", "precision", "total_steps", "duration_s")}
     ctx.progress(1.0, f"run {monitor.run_id}: {monitor.status}")
 
 

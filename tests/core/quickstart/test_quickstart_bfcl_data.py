@@ -6,6 +6,7 @@ Needs PyPI for the first test, as the benchmark fixture does."""
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,16 @@ from phi4studio.core.quickstart.state import DONE
 from phi4studio.core.quickstart.steps_eval import resolved_suites
 
 SUITES = [[DATASET_SUITE, None], ["bfcl:simple_python", 5], ["bfcl:multiple", 5]]
+
+
+@pytest.fixture(autouse=True)
+def no_bfcl_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A computer without the BFCL data: earlier tests may have imported a fetched copy or put
+    it on sys.path (where `locate` finds an installed one)."""
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if "bfcl" not in p.lower()])
+    for name in [m for m in sys.modules if m.split(".")[0] == "bfcl_eval"]:
+        monkeypatch.delitem(sys.modules, name)
+    assert benchdata.locate("bfcl", Path("/nonexistent")) is None
 
 
 async def flow_suites(tmp_path: Path) -> tuple[QuickStart, dict[str, Any]]:
