@@ -118,6 +118,32 @@ def _parallel_example(syn: Any, base: dict[str, Any], tool: dict[str, Any],
     return Example.model_validate(d).to_dict()
 
 
+def with_args(args: Mapping[str, Any], tool: Mapping[str, Any], rng: random.Random) -> str:
+    """" with unit metric and days 3": the arguments every call of a request shares ("" for
+    none), in one of the labelled styles."""
+    from phi4studio.core.datasets.synthesis import phrasing as ph
+
+    if not args:
+        return ""
+    style = rng.choice(ARG_STYLES[:4])
+    return " with " + and_list([style.format(label=ph.label(k, tool),
+                                             value=ph.say_value(k, v, tool, rng))
+                                for k, v in args.items()])
+
+
+def multi_arg_start(syn: Any, rng: random.Random
+                    ) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """A tool with two or more parameters, and the arguments of its first call."""
+    from phi4studio.core.datasets.synthesis import make_arguments
+
+    tools = [t for t in syn.tools if len((t.get("inputSchema") or {}).get("properties") or {})
+             >= 2]
+    if not tools:
+        return None
+    tool = rng.choice(tools)
+    return tool, make_arguments(tool, rng)
+
+
 def scalar_keys(args: Mapping[str, Any]) -> list[str]:
     """The arguments holding one string or number (the ones a request can list or vary)."""
     return [k for k, v in args.items() if isinstance(v, (str, int, float))
@@ -156,12 +182,7 @@ def list_parallel(syn: Any, index: int, rng: random.Random) -> dict[str, Any] | 
     if len(calls) < 2:
         return None
     common = {k: v for k, v in args.items() if k != param}
-    common_text = ""
-    if common:
-        style = rng.choice(ARG_STYLES[:4])
-        common_text = " with " + and_list([style.format(label=ph.label(k, tool),
-                                                    value=ph.say_value(k, v, tool, rng))
-                                       for k, v in common.items()])
+    common_text = with_args(common, tool, rng)
     act = ph.action(tool)
     # with other arguments in the request, the list says which parameter its values are for
     user = rng.choice(_LISTS if not common else _LABELLED_LISTS).format(
@@ -270,17 +291,14 @@ def varied_parallel(syn: Any, index: int, rng: random.Random, wording: Wording =
                     ) -> dict[str, Any] | None:
     """One tool called 2-3 times where each call changes one or two arguments of the first
     ("... for 6 ft and 80 kg, also for 5.6 ft and 60 kg"): one call per case, in order."""
-    from phi4studio.core.datasets.synthesis import make_arguments
     from phi4studio.core.datasets.synthesis import phrasing as ph
     from phi4studio.core.datasets.synthesis.results import other_value
 
     base = syn.example(index, "single")
-    tools = [t for t in syn.tools if len((t.get("inputSchema") or {}).get("properties") or {})
-             >= 2]
-    if not tools:
+    start = multi_arg_start(syn, rng)
+    if start is None:
         return None
-    tool = rng.choice(tools)
-    first = make_arguments(tool, rng)
+    tool, first = start
     keys = scalar_keys(first)
     if len(first) < 2 or not keys:
         return None
@@ -338,18 +356,15 @@ def dense_parallel(syn: Any, index: int, rng: random.Random) -> dict[str, Any] |
     paired in order ("... for the amounts 10 and 20 with the rates 3 and 4 respectively": 2-3
     calls) or crossed ("... for Lisbon and Porto, each with units metric and imperial": 4
     calls, every combination, the first parameter's values outermost)."""
-    from phi4studio.core.datasets.synthesis import make_arguments
     from phi4studio.core.datasets.synthesis import phrasing as ph
     from phi4studio.core.datasets.synthesis.results import other_value
     from phi4studio.core.datasets.validation import validate_arguments
 
     base = syn.example(index, "single")
-    tools = [t for t in syn.tools if len((t.get("inputSchema") or {}).get("properties") or {})
-             >= 2]
-    if not tools:
+    start = multi_arg_start(syn, rng)
+    if start is None:
         return None
-    tool = rng.choice(tools)
-    first = make_arguments(tool, rng)
+    tool, first = start
     keys = scalar_keys(first)
     if len(keys) < 2:
         return None
@@ -377,12 +392,7 @@ def dense_parallel(syn: Any, index: int, rng: random.Random) -> dict[str, Any] |
     if any(validate_arguments(tool, c) for c in calls):
         return None
     common = {k: v for k, v in first.items() if k not in (p1, p2)}
-    common_text = ""
-    if common:
-        style = rng.choice(ARG_STYLES[:4])
-        common_text = " with " + and_list([style.format(label=ph.label(k, tool),
-                                                    value=ph.say_value(k, v, tool, rng))
-                                       for k, v in common.items()])
+    common_text = with_args(common, tool, rng)
     act = ph.action(tool)
     text = rng.choice(_CROSS if crossed else _RESPECTIVELY).format(
         Action=cap(act), action=act, common=common_text, l1=ph.label(p1, tool),
