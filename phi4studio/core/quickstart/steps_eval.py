@@ -41,7 +41,8 @@ async def bfcl_data(ctx: StepContext) -> str | None:
     return (f"BFCL categories skipped: the BFCL data is not on this computer and could not be "
             f"fetched ({job.error or 'no data after the download'}). Get it in the Evaluate tab "
             f"(Get BFCL data: a wheel file downloaded elsewhere works too) or with `phi4studio "
-            f"eval fetch bfcl`, then resume the flow.")
+            f"eval fetch bfcl`; the Evaluate tab then evaluates both exports on BFCL, and later "
+            f"quick starts include it.")
 
 
 async def resolved_suites(ctx: StepContext) -> tuple[list[tuple[str, int | None]], list[str]]:
