@@ -211,7 +211,8 @@ async def verdict_step(ctx: StepContext) -> None:
         raise StepFailed("no held-out split was evaluated")
     ctx.artefacts["comparisons"] = comparisons
     ctx.artefacts["verdict"] = comparisons[held_out]["decision"]
-    ctx.artefacts["report"] = str(write_report(ctx.state, ctx.folder))
+    # off the event loop (the app's UI thread): file writes and reading the processor's name
+    ctx.artefacts["report"] = str(await asyncio.to_thread(write_report, ctx.state, ctx.folder))
     ctx.progress(1.0, f"verdict: {ctx.artefacts['verdict']}")
 
 
