@@ -18,7 +18,7 @@ what the flow measures (docs/quickstart.md has the experiments behind each choic
 - Lists (`list_parallel`): a share of the parallel examples asks for one tool over a list of
   2-4 values of one parameter ("... for Lisbon, Porto and Oslo"), one call per value, in order.
   `varied_parallel`: calls that change one or two arguments of the first ("..., also for ...").
-  `dense_parallel` (off by default, not yet measured): two parameters' values paired
+  `dense_parallel` (measured, off by default): two parameters' values paired
   ("respectively") or crossed (every combination, 4 calls), as dense requests pack them.
 - Calls first (`preamble`: the share of call turns that keep the synthesizer's short preamble,
   "One moment."): without it a turn that calls starts with the call marker, so the first token
