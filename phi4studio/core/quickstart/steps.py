@@ -171,7 +171,7 @@ async def train_step(ctx: StepContext) -> None:
     monitor = None
     run_id = ctx.artefacts.get("run_id")
     if run_id:
-        rec = next((r for r in svc.runs() if r.id == run_id), None)
+        rec = svc.run_record(run_id)
         if rec is not None and rec.status in FINISHED_OK and \
                 (rec.paths.adapter / "adapter_config.json").exists():
             ctx.progress(1.0, f"run {run_id}: {rec.status}")
@@ -205,7 +205,7 @@ async def train_step(ctx: StepContext) -> None:
         raise JobCancelled()
     if monitor.status not in FINISHED_OK:
         raise StepFailed(monitor.error or f"the training run {monitor.status}")
-    rec = next((r for r in svc.runs() if r.id == monitor.run_id), None)
+    rec = svc.run_record(monitor.run_id)
     if rec is not None:  # where it trained and how: the report's figures depend on it
         ctx.artefacts["training_runtime"] = {k: rec.metrics.get(k) for k in (
             "device", "precision", "total_steps", "duration_s")}

@@ -41,6 +41,7 @@ from phi4studio.core.training.runs import (
     list_runs,
     mark_interrupted,
     new_run_id,
+    record_from_row,
     write_command,
     write_run_files,
 )
@@ -170,6 +171,11 @@ class TrainingService:
     def runs(self) -> list[RunRecord]:
         return list_runs(self.catalog, self.studio.workspace.root)
 
+    def run_record(self, run_id: str) -> RunRecord | None:
+        """One run by id (None when the catalog has none)."""
+        row = self.catalog.get("runs", run_id)
+        return record_from_row(self.studio.workspace.root, row) if row is not None else None
+
     def launch(self, cfg: TrainingConfig, *, allow_invalid: bool = False) -> RunMonitor:
         """Start a new run; its data is prepared first (validation errors stop it unless
         allow_invalid). Raises StudioError for what is wrong before anything starts."""
@@ -238,7 +244,7 @@ class TrainingService:
 
     def request_export(self, run_id: str) -> int:
         """Hand a finished run to the Export tab (core/handoff.py); how many tabs took it."""
-        rec = next((r for r in self.runs() if r.id == run_id), None)
+        rec = self.run_record(run_id)
         if rec is None or not (rec.paths.adapter / "adapter_config.json").exists():
             raise StudioError("This run has no final adapter to export yet.")
         studio_run = _read_json(rec.paths.studio)

@@ -69,6 +69,8 @@ async def test_train_cancel_resume_merge(studio: Any, tiny_phi3_hf_dir: Path, to
     assert row["status"] == "cancelled" and row["metrics"]["checkpoint_step"] == ck_step
     assert row["metrics"]["trainable_params"] == plan.trainable_params  # app == PEFT's count
     assert svc.runs()[0].resumable
+    one = svc.run_record(m.run_id)  # one run by id: the same record as the list's
+    assert one is not None and one == svc.runs()[0] and svc.run_record("no-such-run") is None
 
     # the run folder alone re-runs: config, prepared data, command
     resolved = json.loads(m.paths.config.read_text())
