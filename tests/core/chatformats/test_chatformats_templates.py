@@ -22,6 +22,8 @@ from phi4studio.core.chatformats import (
     shipped_template,
     template_source,
 )
+from phi4studio.core.chatformats import canonical as cn
+from phi4studio.core.chatformats.formats import compact_tool
 from phi4studio.core.paths import resource
 
 SHIPPED = ["phi4-mini", "phi4", "hermes", "chatml-notools"]
@@ -88,8 +90,10 @@ def test_phi4_mini_renders_tools_where_the_model_expects_them() -> None:
 def test_phi4_renders_the_studio_convention_inside_its_own_template() -> None:
     text = get_format("phi4").render(S.SINGLE).text
     assert text.startswith("<|im_start|>system<|im_sep|>You are a helpful assistant.\n\n# Tools\n")
-    assert '\n<tools>\n{"name": "get_weather", "description": "Current weather for a city.", ' \
-           '"parameters": {' in text
+    # The definitions are compact JSON without the schema's top-level `type` and
+    # `additionalProperties` (fewer tokens in every example); calls keep json.dumps' defaults.
+    assert '\n<tools>\n{"name":"get_weather","description":"Current weather for a city.",' \
+           '"parameters":{"properties":{"city":{' in text
     assert "\n</tools><|im_end|><|im_start|>user<|im_sep|>What's the weather in Paris?" \
            "<|im_end|><|im_start|>assistant<|im_sep|><tool_call>{\"name\": \"get_weather\", " \
            '"arguments": {"city": "Paris"}}</tool_call><|im_end|>' in text
@@ -221,3 +225,23 @@ def test_gguf_metadata_reader(tmp_path: Path) -> None:
         read_metadata(bad, frozenset())
     with pytest.raises(TemplateError):
         detect_format(bad)
+
+
+def test_studio_tool_definitions_leave_out_only_what_every_tool_says_alike() -> None:
+    strict, tags = cn.read_tools([
+        {"name": "f", "description": "F.", "parameters": {
+            "type": "object", "properties": {"a": {"type": "object", "properties": {}}},
+            "required": ["a"], "additionalProperties": False}},
+        {"name": "tag", "description": "Tags.", "parameters": {
+            "type": "object", "additionalProperties": {"type": "string"}}},
+    ])
+    # The boolean and the top-level type go; a nested object's type stays.
+    assert compact_tool(strict)["parameters"] == {
+        "properties": {"a": {"type": "object", "properties": {}}}, "required": ["a"]}
+    # A map's value schema is what the extra keys hold: kept.
+    assert compact_tool(tags)["parameters"] == {"additionalProperties": {"type": "string"}}
+    # The tool itself is untouched (guided decoding reads the full schema).
+    assert strict.input_schema["additionalProperties"] is False
+    text = get_format("chatml-notools").system_text("", [strict, tags])
+    assert ('{"name":"tag","description":"Tags.","parameters":'
+            '{"additionalProperties":{"type":"string"}}}\n</tools>') in text
