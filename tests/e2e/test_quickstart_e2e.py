@@ -71,6 +71,11 @@ def check_links(report: dict[str, Any]) -> None:
     assert run["total_steps"] >= 1 and run["duration_s"] > 0
     md = (report["_workspace"] / "quickstart" / report["flow"] / "report.md").read_text()
     assert f"training on {run['device']} in {run['precision']}, {run['total_steps']} steps" in md
+    # what the maximum length cut is said, not silent
+    data = run["data"]
+    assert data["examples"] >= 1 and 0 <= data["dropped"] <= data["examples"]
+    assert 0 <= data["truncated"] <= data["examples"] and data["max_length"] >= 1
+    assert ("Training: " in md) == bool(data["truncated"] or data["dropped"])
 
 
 def held_out(report: dict[str, Any]) -> dict[str, Any]:

@@ -107,11 +107,32 @@ def machine_line(data: dict[str, Any]) -> str:
     return text
 
 
+def truncation_line(data: dict[str, Any]) -> str:
+    """What the training left out of its examples ("" when nothing): an example longer than
+    the maximum length is cut there and trains on what is left; one with no answer token left
+    to train on is left out."""
+    d = ((data.get("training") or {}).get("data")) or {}
+    cut, dropped = int(d.get("truncated") or 0), int(d.get("dropped") or 0)
+    if not cut and not dropped:
+        return ""
+    parts = []
+    if cut:
+        parts.append(f"{cut} of {d.get('examples')} examples were longer than the maximum "
+                     f"length ({d.get('max_length')} tokens) and were cut there")
+    if dropped:
+        parts.append(f"{dropped} had no answer token left to train on and were left out")
+    return ("Training: " + "; ".join(parts)
+            + " (`--set training.max_length=N` keeps more, at more memory).")
+
+
 def write_report(state: FlowState, folder: Path) -> Path:
     data = report_data(state)
     atomic_write_json(folder / "report.json", data)
     minutes = state.duration_s / 60
     text = (f"# Quick start {state.label}\n\n{format_table(state)}\n\n"
             f"Steps took {minutes:.1f} min in all, {machine_line(data['machine'])}.\n")
+    cut = truncation_line(data["machine"])
+    if cut:
+        text += f"\n{cut}\n"
     atomic_write_text(folder / "report.md", text)
     return folder / "report.json"

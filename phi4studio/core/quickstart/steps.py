@@ -209,6 +209,12 @@ async def train_step(ctx: StepContext) -> None:
     if rec is not None:  # where it trained and how: the report's figures depend on it
         ctx.artefacts["training_runtime"] = {k: rec.metrics.get(k) for k in (
             "device", "precision", "total_steps", "duration_s")}
+        train = (rec.metrics.get("tokens") or {}).get("train")
+        if isinstance(train, dict):  # examples the maximum length cut (said in the report)
+            ctx.artefacts["training_runtime"]["data"] = {
+                "examples": train.get("examples"), "truncated": train.get("truncated"),
+                "dropped": train.get("dropped_no_trained_tokens"),
+                "max_length": rec.config.get("max_length")}
     ctx.progress(1.0, f"run {monitor.run_id}: {monitor.status}")
 
 

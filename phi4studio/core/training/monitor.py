@@ -187,7 +187,7 @@ class RunMonitor:
             for key in SERIES:  # points after the checkpoint are trained again
                 self.series[key] = [p for p in self.series[key] if p[0] <= self.step]
         for key in ("trainable_params", "total_params", "resolved_modules", "device",
-                    "precision", "n_train", "n_validation"):
+                    "precision", "n_train", "n_validation", "tokens"):
             if key in ev:
                 self._metrics[key] = ev[key]
         self._metrics["total_steps"] = self.total

@@ -68,6 +68,11 @@ async def test_train_cancel_resume_merge(studio: Any, tiny_phi3_hf_dir: Path, to
     row = studio.workspace.catalog.get("runs", m.run_id)
     assert row["status"] == "cancelled" and row["metrics"]["checkpoint_step"] == ck_step
     assert row["metrics"]["trainable_params"] == plan.trainable_params  # app == PEFT's count
+    # the trainer's token counts are kept (what the maximum length cut is not only in the log)
+    n_rows = len((m.paths.data_dir / "train.jsonl").read_text().splitlines())
+    tokens = row["metrics"]["tokens"]["train"]
+    assert tokens["examples"] == n_rows and tokens["used"] + tokens["dropped_no_trained_tokens"] \
+        == n_rows and tokens["max_tokens"] >= tokens["mean_tokens"] > 0
     assert svc.runs()[0].resumable
     one = svc.run_record(m.run_id)  # one run by id: the same record as the list's
     assert one is not None and one == svc.runs()[0] and svc.run_record("no-such-run") is None
