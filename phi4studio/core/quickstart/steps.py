@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from phi4studio.core.errors import StudioError
 from phi4studio.core.jobs import ExecutorJob, JobState, ThreadContext
 from phi4studio.core.quickstart.flow import StepContext, StepFailed, StepFn
 from phi4studio.core.quickstart.recipe import ToolSource
 from phi4studio.core.quickstart.state import TOOLS_FILE
+
+if TYPE_CHECKING:
+    from phi4studio.core.training.runs import RunRecord
 
 CATEGORY = "quickstart"
 
@@ -174,6 +177,7 @@ async def train_step(ctx: StepContext) -> None:
         rec = svc.run_record(run_id)
         if rec is not None and rec.status in FINISHED_OK and \
                 (rec.paths.adapter / "adapter_config.json").exists():
+            ctx.artefacts["training_runtime"] = training_runtime(rec)
             ctx.progress(1.0, f"run {run_id}: {rec.status}")
             return
         if rec is not None and rec.resumable:
@@ -206,16 +210,22 @@ async def train_step(ctx: StepContext) -> None:
     if monitor.status not in FINISHED_OK:
         raise StepFailed(monitor.error or f"the training run {monitor.status}")
     rec = svc.run_record(monitor.run_id)
-    if rec is not None:  # where it trained and how: the report's figures depend on it
-        ctx.artefacts["training_runtime"] = {k: rec.metrics.get(k) for k in (
-            "device", "precision", "total_steps", "duration_s")}
-        train = (rec.metrics.get("tokens") or {}).get("train")
-        if isinstance(train, dict):  # examples the maximum length cut (said in the report)
-            ctx.artefacts["training_runtime"]["data"] = {
-                "examples": train.get("examples"), "truncated": train.get("truncated"),
-                "dropped": train.get("dropped_no_trained_tokens"),
-                "max_length": rec.config.get("max_length")}
+    if rec is not None:
+        ctx.artefacts["training_runtime"] = training_runtime(rec)
     ctx.progress(1.0, f"run {monitor.run_id}: {monitor.status}")
+
+
+def training_runtime(rec: RunRecord) -> dict[str, Any]:
+    """Where a finished run trained and how (the report's figures depend on it), and how many
+    training examples its maximum length cut or left out (said in the report)."""
+    out: dict[str, Any] = {k: rec.metrics.get(k) for k in (
+        "device", "precision", "total_steps", "duration_s")}
+    train = (rec.metrics.get("tokens") or {}).get("train")
+    if isinstance(train, dict):
+        out["data"] = {"examples": train.get("examples"), "truncated": train.get("truncated"),
+                       "dropped": train.get("dropped_no_trained_tokens"),
+                       "max_length": rec.config.get("max_length")}
+    return out
 
 
 # --- export -----------------------------------------------------------------------------------

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from phi4studio.core.quickstart.report import machine_line, truncation_line
+from phi4studio.core.quickstart.steps import training_runtime
+from phi4studio.core.training.runs import RunRecord
 
 
 def machine(data: dict[str, object] | None) -> dict[str, object]:
@@ -27,3 +31,22 @@ def test_the_report_says_what_the_maximum_length_cut() -> None:
                                     "max_length": 512})) == ""
     assert truncation_line(machine(None)) == "" and truncation_line({"cpu": "x"}) == ""
     assert machine_line(cut) == "on AMD EPYC (2 cores); training on cpu in fp32, 150 steps"
+
+
+def test_a_finished_run_gives_the_report_its_runtime_and_cut_examples(tmp_path: Path) -> None:
+    # the same record whether the train step watched the run end or found it finished on resume
+    metrics = {"device": "cpu", "precision": "fp32", "total_steps": 150, "duration_s": 3302.6,
+               "tokens": {"train": {"examples": 596, "used": 596, "truncated": 3,
+                                    "dropped_no_trained_tokens": 0}}}
+    rec = RunRecord(id="r", name="r", status="completed", base_model="m", dataset_id="d",
+                    path=tmp_path, created_at=0.0, updated_at=0.0,
+                    config={"max_length": 1024}, metrics=metrics)
+    got = training_runtime(rec)
+    assert got == {"device": "cpu", "precision": "fp32", "total_steps": 150,
+                   "duration_s": 3302.6, "data": {"examples": 596, "truncated": 3,
+                                                  "dropped": 0, "max_length": 1024}}
+    assert truncation_line({"training": got}).startswith("Training: 3 of 596 examples")
+    # a run from before the counts were kept: the runtime only, no line
+    del metrics["tokens"]
+    assert "data" not in training_runtime(rec) and truncation_line(
+        {"training": training_runtime(rec)}) == ""
