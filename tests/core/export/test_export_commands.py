@@ -36,13 +36,18 @@ def test_builder_arguments_per_precision(tmp_path: Path, base: Path) -> None:
     assert argv[:3] == ["py", "-m", "onnxruntime_genai.models.builder"]
     assert argv[argv.index("-p") + 1] == "int4" and argv[argv.index("-e") + 1] == "cpu"
     assert "--help" not in argv and "-h" not in argv  # the builder's --help crashes
-    assert options(argv) == {"hf_token": "false", "block_size": "32",
+    assert options(argv) == {"hf_token": "false", "prune_lm_head": "true", "block_size": "32",
                              "algo_config": "k_quant_mixed"}
     int8 = builder_extra_options(plan(base, tmp_path, "hf_dir", precision="int8",
                                       int4={"block_size": 64, "accuracy_level": 4}))
-    assert int8 == {"hf_token": "false", "block_size": "64", "accuracy_level": "4"}
-    fp16 = builder_extra_options(plan(base, tmp_path, "hf_dir", precision="fp16"))
-    assert fp16 == {"hf_token": "false"}
+    assert int8 == {"hf_token": "false", "prune_lm_head": "true", "block_size": "64",
+                    "accuracy_level": "4"}
+    fp16 = builder_extra_options(plan(base, tmp_path, "hf_dir", precision="fp16",
+                                      target="cuda"))
+    assert fp16 == {"hf_token": "false", "prune_lm_head": "true"}
+    # DirectML's runtime predates the pruned head: it keeps every position's logits
+    dml = builder_extra_options(plan(base, tmp_path, "hf_dir", precision="fp16", target="dml"))
+    assert dml == {"hf_token": "false"}
     adapter = builder_extra_options(plan(base, tmp_path, "hf_dir", precision="fp32"),
                                     adapter_path=tmp_path / "a")
     assert adapter["adapter_path"] == str(tmp_path / "a")
