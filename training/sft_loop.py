@@ -262,6 +262,18 @@ def train_loop(cfg: dict[str, Any], model: Any, tok: Any, train: dict[str, Any],
         resumed = {"path": str(resume_from), "step": int(state.get("global_step", 0))}
     info = {**info, "n_train": len(train["input_ids"]), "n_validation": len(val["input_ids"])}
     info["lm_head_trained_tokens_only"] = score_trained_tokens_only()
+    prefix = None
+    if device == "cpu":  # see frozen_prefix.py; on a GPU the cache would take its memory
+        from frozen_prefix import FrozenPrefixCache
+
+        prefix, why = FrozenPrefixCache.attach(
+            model, gradient_checkpointing=bool(cfg["gradient_checkpointing"]),
+            world_size=proto.world_size())
+        info["frozen_prefix"] = ({"layers": prefix.first, "budget_mb": prefix.stats()["budget_mb"]}
+                                 if prefix else {"off": why})
+        emit.log(f"the frozen layers' output is reused: layers 0-{prefix.first - 1}, when an "
+                 "example comes back (the second epoch, each evaluation)" if prefix else
+                 f"the frozen layers' output is not reused: {why}")
     cb = ProtocolCallback(cfg, info, stop, resumed)
     callbacks: list[Any] = [cb]
     if int(cfg.get("cpu_threads") or 0) == -1 and device == "cpu":
@@ -290,6 +302,8 @@ def train_loop(cfg: dict[str, Any], model: Any, tok: Any, train: dict[str, Any],
         "time_to_first_step_s": round(cb.first_step_s, 2) if cb.first_step_s else None,
         "checkpoint": str(ckpt[-1]) if ckpt else None, **proto.memory_now(),
     }
+    if prefix is not None:
+        summary["frozen_prefix"] = prefix.stats()
     if cb.nan_step is not None:
         emit("error", message=(
             f"The training loss became NaN or infinite at step {cb.nan_step}; the run was "
@@ -302,6 +316,9 @@ def train_loop(cfg: dict[str, Any], model: Any, tok: Any, train: dict[str, Any],
         return proto.EXIT_OK
     if has_eval and cb.last_eval_step != state.global_step:
         trainer.evaluate()
+    if prefix is not None:
+        summary["frozen_prefix"] = prefix.stats()
+        prefix.detach()
     adapter = out / "adapter"
     trainer.save_model(str(adapter))
     if proto.is_main():

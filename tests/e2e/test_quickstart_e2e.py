@@ -93,6 +93,7 @@ def test_quickstart_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     # one or two held-out cases
     report = quickstart(tmp_path, monkeypatch, "--size", "40",
                         "--set", "training.max_steps=4", "--set", "training.max_length=512",
+                        "--set", "training.eval_steps=2",
                         "--set", "evaluation.max_new_tokens=64",
                         "--set", "data.shape.general=0")
     check_links(report)
@@ -101,6 +102,11 @@ def test_quickstart_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     figures("quick start (bounded): held-out base -> fine-tuned",
             f"{row['base']} -> {row['finetuned']}")
     assert row["cases"] >= 3
+    # the second evaluation of the validation split reads the frozen lower layers' output
+    # (the recipe trains the upper half) instead of computing it again
+    reuse = report["machine"]["training"]["frozen_prefix"]
+    assert reuse["frozen_layers"] >= 1 and reuse["hits"] >= 1 and reuse["misses"] >= 1
+    assert reuse["cached"] >= 1 and reuse["over_budget"] == 0
     assert row["schema_validity"] in (None, 1.0)  # guided: every call is schema-valid
     assert report["verdict"] in ("ship", "iterate", "roll back")
 

@@ -225,6 +225,9 @@ def training_runtime(rec: RunRecord) -> dict[str, Any]:
         out["data"] = {"examples": train.get("examples"), "truncated": train.get("truncated"),
                        "dropped": train.get("dropped_no_trained_tokens"),
                        "max_length": rec.config.get("max_length")}
+    reuse = rec.metrics.get("frozen_prefix")
+    if isinstance(reuse, dict) and "hits" in reuse:  # the frozen layers' output reused
+        out["frozen_prefix"] = reuse
     return out
 
 

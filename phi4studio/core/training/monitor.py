@@ -140,7 +140,7 @@ class RunMonitor:
             self.message = str(ev.get("message") or self.message)
             keep = ("final_loss", "final_eval_loss", "best_eval_loss", "steps", "total_steps",
                     "tokens_per_s", "peak_memory_gb", "time_to_first_step_s", "adapter",
-                    "checkpoint", "stopped", "epoch")
+                    "checkpoint", "stopped", "epoch", "frozen_prefix")
             self._metrics.update({k: self.result[k] for k in keep if k in self.result})
             self._save()
             self._changed(structural=True)
@@ -187,7 +187,7 @@ class RunMonitor:
             for key in SERIES:  # points after the checkpoint are trained again
                 self.series[key] = [p for p in self.series[key] if p[0] <= self.step]
         for key in ("trainable_params", "total_params", "resolved_modules", "device",
-                    "precision", "n_train", "n_validation", "tokens"):
+                    "precision", "n_train", "n_validation", "tokens", "frozen_prefix"):
             if key in ev:
                 self._metrics[key] = ev[key]
         self._metrics["total_steps"] = self.total
