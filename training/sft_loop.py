@@ -269,8 +269,7 @@ def train_loop(cfg: dict[str, Any], model: Any, tok: Any, train: dict[str, Any],
         prefix, why = FrozenPrefixCache.attach(
             model, gradient_checkpointing=bool(cfg["gradient_checkpointing"]),
             world_size=proto.world_size())
-        info["frozen_prefix"] = ({"layers": prefix.first, "budget_mb": prefix.stats()["budget_mb"]}
-                                 if prefix else {"off": why})
+        info["frozen_prefix"] = prefix.stats() if prefix else {"off": why}
         emit.log(f"the frozen layers' output is reused: layers 0-{prefix.first - 1}, when an "
                  "example comes back (the second epoch, each evaluation)" if prefix else
                  f"the frozen layers' output is not reused: {why}")
