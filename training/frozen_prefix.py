@@ -59,7 +59,7 @@ def first_trained_layer(model: Any) -> tuple[int | None, str]:
 
 
 def _dropout_in(config: Any) -> str | None:
-    for key, value in sorted(vars(config).items()):
+    for key, value in sorted(getattr(config, "__dict__", {}).items()):
         if (key.endswith("dropout") or key.endswith("pdrop")) and isinstance(value, (int, float)) \
                 and value > 0:
             return key
@@ -107,7 +107,7 @@ class FrozenPrefixCache:
         first, why = first_trained_layer(model)
         if first is None:
             return None, why
-        drop = _dropout_in(getattr(decoder, "config", None) or object())
+        drop = _dropout_in(getattr(decoder, "config", None))
         if drop is not None:
             return None, f"the model applies dropout ({drop})"
         if budget is None:
