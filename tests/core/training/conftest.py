@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,18 @@ from fixtures import tiny_train_models
 from fixtures.tool_data import TOOLS, tool_examples, write_jsonl
 
 __all__ = ["TOOLS", "tool_examples", "write_jsonl"]
+
+TRAINING_SCRIPTS = Path(__file__).resolve().parents[3] / "training"
+
+
+@pytest.fixture(scope="module")
+def training_scripts() -> Iterator[Path]:
+    """training/ on sys.path for one test module: the scripts import each other by name."""
+    sys.path.insert(0, str(TRAINING_SCRIPTS))
+    try:
+        yield TRAINING_SCRIPTS
+    finally:
+        sys.path.remove(str(TRAINING_SCRIPTS))
 
 
 @pytest.fixture(scope="session")

@@ -5,22 +5,15 @@ lower layer, dropout, another model type) it does not attach."""
 from __future__ import annotations
 
 import importlib
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[3]
-
 
 @pytest.fixture(scope="module")
-def fp() -> Any:
-    sys.path.insert(0, str(ROOT / "training"))
-    try:
-        yield importlib.import_module("frozen_prefix")
-    finally:
-        sys.path.remove(str(ROOT / "training"))
+def fp(training_scripts: Path) -> Any:
+    return importlib.import_module("frozen_prefix")
 
 
 def lora(hf_dir: Path, layers: list[int], **config: Any) -> Any:

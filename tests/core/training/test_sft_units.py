@@ -7,25 +7,18 @@ from __future__ import annotations
 import errno
 import importlib
 import json
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[3]
-
 
 @pytest.fixture(scope="module")
-def scripts() -> Any:
-    sys.path.insert(0, str(ROOT / "training"))
-    try:
-        yield SimpleNamespace(sft=importlib.import_module("sft"),
-                              loop=importlib.import_module("sft_loop"),
-                              proto=importlib.import_module("_protocol"))
-    finally:
-        sys.path.remove(str(ROOT / "training"))
+def scripts(training_scripts: Path) -> Any:
+    return SimpleNamespace(sft=importlib.import_module("sft"),
+                           loop=importlib.import_module("sft_loop"),
+                           proto=importlib.import_module("_protocol"))
 
 
 def events(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:

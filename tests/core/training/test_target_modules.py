@@ -7,7 +7,6 @@ the loaded model. Both must agree, layer for layer and parameter for parameter.
 from __future__ import annotations
 
 import importlib
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,17 +16,12 @@ from phi4studio.core.training import inspect_model, resolve_targets
 from phi4studio.core.training.models import KNOWN_CONFIGS, looks_like_path, preset_models
 from phi4studio.core.training.modules import TargetModuleError
 
-ROOT = Path(__file__).resolve().parents[3]
 SPLIT_NAMES = ["q_proj", "k_proj", "v_proj", "gate_proj", "up_proj"]
 
 
 @pytest.fixture(scope="module")
-def sft() -> Any:
-    sys.path.insert(0, str(ROOT / "training"))
-    try:
-        yield importlib.import_module("sft")
-    finally:
-        sys.path.remove(str(ROOT / "training"))
+def sft(training_scripts: Path) -> Any:
+    return importlib.import_module("sft")
 
 
 @pytest.fixture
