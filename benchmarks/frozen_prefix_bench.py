@@ -17,11 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
-from typing import Any
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> int:
@@ -30,38 +26,15 @@ def main() -> int:
     ap.add_argument("--examples", type=int, default=12)
     ap.add_argument("--rounds", type=int, default=2)
     args = ap.parse_args()
-    sys.path.insert(0, str(ROOT / "training"))
     import torch
+    from _training_run import TrainingRun
     from frozen_prefix import FrozenPrefixCache
-    from peft import LoraConfig, get_peft_model
-    from sft_data import read_rows, tokenize_rows
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    cfg = json.loads((args.run / "config.json").read_text(encoding="utf-8"))
-    kw: dict[str, Any] = {"gguf_file": cfg["gguf_file"]} if cfg.get("gguf_file") else {}
-    tok = AutoTokenizer.from_pretrained(cfg["base_model"], **kw)
-    model = AutoModelForCausalLM.from_pretrained(cfg["base_model"], dtype=torch.float32, **kw)
-    if getattr(model, "hf_quantizer", None) is not None:
-        model.hf_quantizer.remove_quantization_config(model)
-    model.config.use_cache = False
-    model = get_peft_model(model, LoraConfig(
-        r=int(cfg["lora_r"]), lora_alpha=int(cfg["lora_alpha"]), lora_dropout=0.0,
-        target_modules=cfg["target_modules"], task_type="CAUSAL_LM"))
-    rows = read_rows(str(args.run / "data" / "train.jsonl"))[: args.examples]
-    data, _ = tokenize_rows(tok, rows, int(cfg.get("max_length") or 1024))
-    n_tokens = sum(len(x) for x in data["input_ids"])
+    run = TrainingRun(args.run, args.examples)
+    model = run.model()
 
     def one_pass() -> tuple[float, list[float]]:
-        losses, t0 = [], time.perf_counter()
-        for ids, labels in zip(data["input_ids"], data["labels"], strict=True):
-            model.zero_grad()
-            x, y = torch.tensor([ids]), torch.tensor([labels])
-            keep = (y[0, 1:] != -100).nonzero().flatten()
-            logits = model(input_ids=x, logits_to_keep=keep).logits[0]
-            loss = torch.nn.functional.cross_entropy(logits, y[0, 1:][keep])
-            loss.backward()
-            losses.append(float(loss.detach()))
-        return time.perf_counter() - t0, losses
+        return run.one_pass(model)
 
     cache, why = FrozenPrefixCache.attach(model, gradient_checkpointing=False)
     if cache is None:
@@ -69,7 +42,7 @@ def main() -> int:
         return 1
     first = cache.first
     fill, ref = one_pass()
-    print(f"{len(rows)} examples, {n_tokens} tokens, layers 0-{first - 1} frozen; "
+    print(f"{len(run.rows)} examples, {run.n_tokens} tokens, layers 0-{first - 1} frozen; "
           f"torch threads {torch.get_num_threads()}")
     print(f"fill (computed, kept): {fill:.2f} s")
     worst, counts = 0.0, {}
