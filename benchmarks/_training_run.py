@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "training"))
+sys.path.insert(0, str(ROOT / "training"))  # the trainer's modules: import this module first
 
 
 class TrainingRun:
