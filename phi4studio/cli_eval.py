@@ -3,7 +3,7 @@
     phi4studio eval --model DIR [--adapter NAME] --suite bfcl:simple_python,bfcl:multiple,dataset:ID
                     [--limit N] [--guided [grammar|calls]] [--max-new-tokens N] [--json]
                     [--call-threshold P] [--text-tokens N] [--stop-repeats]
-                    [--ask-missing] [--more-threshold P]
+                    [--ask-missing] [--more-threshold P] [--stated-optional]
     phi4studio eval --resume RUN               continue a stopped run (id or folder)
     phi4studio eval compare A B [--metric accuracy] [--min-improvement 0.05] [--alpha 0.05]
                     [--relative] [--by category|scenario|suite] [--html FILE] [--json]
@@ -61,6 +61,10 @@ def add_parser(sub: Any, bench_sub: Any) -> None:
     p.add_argument("--ask-missing", action="store_true",
                    help="withhold calls that give a required value the conversation does not "
                         "state; the answer asks for it instead")
+    p.add_argument("--stated-optional", action="store_true",
+                   help="with --guided grammar: after each call, offer the optional parameters "
+                        "it leaves out to the model again and keep the values the conversation "
+                        "states")
     p.add_argument("--format", help="chat format (default: detected from the model)")
     p.add_argument("--provider", default="auto")
     p.add_argument("--step-limit", type=int, default=20)
@@ -148,7 +152,8 @@ def _evaluate(ws: Any, a: argparse.Namespace) -> int:
                             provider=a.provider, step_limit=a.step_limit,
                             call_threshold=a.call_threshold, text_tokens=a.text_tokens,
                             stop_repeats=a.stop_repeats, ask_missing=a.ask_missing,
-                            more_threshold=a.more_threshold)
+                            more_threshold=a.more_threshold,
+                            stated_optional=a.stated_optional)
         run_dir = create_run(ws, config)
     stop = threading.Event()
 

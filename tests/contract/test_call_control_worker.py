@@ -133,3 +133,26 @@ async def test_the_end_of_the_budget_closes_a_first_call_the_grammar_leaves_open
     free = await client.complete({"prompt": "Hello", "max_new_tokens": 20, "greedy": True,
                                   "calls": {**calls, "close_reserve": 20}})
     assert "closed_at_budget" not in free
+
+
+async def test_a_call_continued_with_its_optional_parameters(client: InferenceClient) -> None:
+    """The continuation `stated_optional` asks for (core.inference.stated): the worker compiles
+    its grammar (one `%json` rule per parameter) and the tiny Phi3's output reads back as one
+    value of each parameter's schema, after the call as written."""
+    from phi4studio.core.inference.stated import continuation_grammar, read_continuation
+
+    ask = [("mode", {"type": "string", "enum": ["car", "bike", "train"]}),
+           ("stops", {"type": "integer"}), ("tags", {"type": "array", "maxItems": 2,
+                                                       "items": {"type": "string",
+                                                                 "maxLength": 8}})]
+    prompt = ('Route from Rome to Oslo by train.<tool_call>{"name": "route", "arguments": '
+              '{"start": "Rome", "end": "Oslo"')
+    out = await client.complete({"prompt": prompt, "max_new_tokens": 72, "greedy": True,
+                                 "guidance": {"type": "lark_grammar",
+                                              "text": continuation_grammar(ask, False)}})
+    assert out["text"].startswith(', "mode": "'), out["text"]
+    values = read_continuation(out["text"], ask, False)
+    assert values["mode"] in ("car", "bike", "train")
+    if out["stop_reason"] == "eos":  # the grammar ended: every value was written
+        assert isinstance(values["stops"], int) and isinstance(values["tags"], list)
+        assert len(values["tags"]) <= 2

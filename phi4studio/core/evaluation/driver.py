@@ -55,6 +55,9 @@ class EvalConfig:
     # with a call threshold and one block per call: after each call, another call only when
     # the model's probability of one (against ending) is at least this (None: greedy decides)
     more_threshold: float | None = None
+    # with guidance: after each call, the optional parameters it leaves out are offered to the
+    # model again, and the values the conversation states are kept (core.inference.stated)
+    stated_optional: bool = False
     format: str | None = None  # chat format name; None: detected from the model folder
     provider: str = "auto"
     step_limit: int = 20
@@ -251,7 +254,7 @@ async def evaluate(run_path: Path, *, on_event: Callable[[Event], None] | None =
                     on_progress=progress, cancelled=cancelled,
                     call_threshold=cfg.call_threshold, text_tokens=cfg.text_tokens,
                     stop_repeats=cfg.stop_repeats, ask_missing=cfg.ask_missing,
-                    more_threshold=cfg.more_threshold)
+                    more_threshold=cfg.more_threshold, stated_optional=cfg.stated_optional)
     try:
         summary = await runner.run()
     finally:

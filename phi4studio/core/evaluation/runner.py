@@ -60,6 +60,7 @@ class Answer:
     p_call: float | None = None  # the model's probability of starting a call (CallControl)
     withheld: list[dict[str, Any]] = field(default_factory=list)  # calls with made-up values
     p_more: list[float] = field(default_factory=list)  # after each call: P(another call)
+    stated_s: float = 0.0  # the continuations' time (stated_optional), within total_s
 
     def record(self, with_prompt: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {"raw": self.raw, "calls": self.calls,
@@ -76,6 +77,8 @@ class Answer:
             out["notes"] = self.notes
         if self.withheld:
             out["withheld"] = self.withheld
+        if self.stated_s:
+            out["stated_s"] = round(self.stated_s, 5)
         return out
 
 
@@ -87,7 +90,7 @@ class Runner:
                  cancelled: Callable[[], bool] = lambda: False,
                  call_threshold: float | None = None, text_tokens: int | None = None,
                  stop_repeats: bool = False, ask_missing: bool = False,
-                 more_threshold: float | None = None) -> None:
+                 more_threshold: float | None = None, stated_optional: bool = False) -> None:
         if guided not in GUIDED_MODES:
             raise ValueError(f"guided must be one of {GUIDED_MODES}")
         self.run_dir = run
@@ -104,6 +107,7 @@ class Runner:
         self.stop_repeats = stop_repeats
         self.ask_missing = ask_missing
         self.more_threshold = more_threshold
+        self.stated_optional = stated_optional
         self._guidance_cache: dict[str, tuple[str, str] | None] = {}
 
     # --- the loop ---------------------------------------------------------------------------
@@ -242,6 +246,12 @@ class Runner:
             if repeats:
                 notes.append("repeated items dropped where the schema wants them unique: " +
                              ", ".join(repeats))
+        extra_s = 0.0
+        if self.stated_optional and calls and guidance is not None:
+            calls, added, extra_s = await self._add_stated(prompt, text, calls, tools, messages)
+            if added:
+                notes.append("optional values the request states were added: " +
+                             ", ".join(added))
         withheld: list[dict[str, Any]] = []
         if self.ask_missing and calls:
             from phi4studio.core.inference.grounding import (
@@ -257,12 +267,66 @@ class Runner:
                              ", ".join(f"{n}.{k}" for n, keys in missing for k in keys))
         return Answer(prompt=prompt, raw=text, calls=calls, parse_errors=list(parsed.errors),
                       content=content, withheld=withheld,
-                      ttft_s=_num(data.get("ttft_s")), total_s=_num(data.get("total_s")),
+                      ttft_s=_num(data.get("ttft_s")), total_s=_plus(data.get("total_s"), extra_s),
                       tokens=_int(data.get("completion_tokens")),
                       stop_reason=data.get("stop_reason"), notes=notes,
-                      p_call=_num(data.get("p_call")),
+                      p_call=_num(data.get("p_call")), stated_s=extra_s,
                       p_more=[float(p) for p in data.get("p_more") or []
                               if isinstance(p, (int, float))])
+
+    async def _add_stated(self, prompt: str, text: str, calls: list[dict[str, Any]],
+                          tools: Sequence[Mapping[str, Any]],
+                          messages: Sequence[Mapping[str, Any]]
+                          ) -> tuple[list[dict[str, Any]], list[str], float]:
+        """Each call's optional values that the conversation states, offered to the model by
+        continuing the call as it wrote it (core.inference.stated); returns the calls, what was
+        added ("tool.param=value") and the continuations' time."""
+        from phi4studio.core.inference.grounding import Said, conversation_text
+        from phi4studio.core.inference.stated import (
+            TOKENS_PER_VALUE,
+            arguments_end,
+            continuation_grammar,
+            plan,
+            read_continuation,
+            stated,
+        )
+
+        said_text = conversation_text(messages)
+        said = Said(said_text)
+        by_name = {str(t.get("name")): t for t in tools}
+        out: list[dict[str, Any]] = []
+        added: list[str] = []
+        seconds = 0.0
+        pos = 0
+        for call in calls:
+            args = call.get("arguments")
+            todo = plan(call, by_name.get(str(call.get("name"))), said_text)
+            end = arguments_end(text, args, pos) if isinstance(args, Mapping) else None
+            if end is None or not isinstance(args, Mapping) or not (todo.flags or todo.ask):
+                out.append(call)
+                continue
+            pos = end
+            new = dict(args)
+            new.update(todo.flags)
+            if todo.ask:
+                first = not args
+                grammar = continuation_grammar(todo.ask, first)
+                budget = TOKENS_PER_VALUE * len(todo.ask)
+                try:
+                    data = await self.generate(prompt + text[:end], ("lark_grammar", grammar),
+                                               budget)
+                except GuidanceRejected:
+                    data = {}
+                seconds += _num(data.get("total_s")) or 0.0
+                values = read_continuation(str(data.get("text") or ""), todo.ask, first)
+                for k, v in values.items():  # each against the values kept before it
+                    if stated(k, v, new, said):
+                        new[k] = v
+            for k in new:
+                if k not in args:
+                    added.append(f"{call.get('name')}.{k}={json.dumps(new[k])}")
+            out.append({**call, "arguments": new})
+        return out, added, seconds
 
     def _unreadable(self, answer: Answer) -> bool:
         """The answer attempted a call (the format's call marker, or a bare JSON answer that
@@ -323,6 +387,11 @@ def _tools_key(tools: Sequence[Mapping[str, Any]]) -> str:
 
 def _num(v: Any) -> float | None:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def _plus(v: Any, extra: float) -> float | None:
+    n = _num(v)
+    return None if n is None else round(n + extra, 5)
 
 
 def _int(v: Any) -> int | None:

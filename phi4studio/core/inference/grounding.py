@@ -37,7 +37,7 @@ from typing import Any
 
 from phi4studio.core.inference.aliases import stated_as_alias
 
-_WORD = re.compile(r"[a-z0-9]+")
+WORD = re.compile(r"[a-z0-9]+")
 _NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?(?:e[-+]?\d+)?",
                      re.I)
 _UNITS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen "
@@ -55,13 +55,13 @@ def conversation_text(messages: Iterable[Mapping[str, Any]]) -> str:
                      if m.get("role") in ("user", "tool"))
 
 
-class _Said:
+class Said:
     """The words and numbers of a conversation, read once."""
 
     def __init__(self, text: str) -> None:
         low = text.lower()
         self.text = text
-        self.words = set(_WORD.findall(low))
+        self.words = set(WORD.findall(low))
         self.numbers: list[float] = []
         for m in _NUMBER.finditer(low):
             s = m.group(0).replace(",", "")
@@ -80,7 +80,7 @@ class _Said:
         return any(math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12) for y in self.numbers)
 
     def string(self, s: str, common: frozenset[str]) -> bool:
-        words = [w for w in _WORD.findall(s.lower())
+        words = [w for w in WORD.findall(s.lower())
                  if (len(w) >= 3 or w.isdigit()) and w not in common]
         if not words:
             return True  # nothing to look for ("", "x", "-")
@@ -100,7 +100,7 @@ def _leaves(value: Any) -> Iterator[Any]:
         yield value
 
 
-def _grounded(value: Any, schema: Any, said: _Said, common: frozenset[str]) -> bool:
+def _grounded(value: Any, schema: Any, said: Said, common: frozenset[str]) -> bool:
     if value is None or isinstance(value, bool):
         return True
     if isinstance(schema, Mapping) and (schema.get("enum") or "const" in schema):
@@ -117,10 +117,10 @@ def ungrounded(call: Mapping[str, Any], tool: Mapping[str, Any] | None,
                conversation: str) -> list[str]:
     """The required arguments of `call` whose values the conversation does not state (none
     where the tool is unknown: a call to an unknown tool is another kind of error)."""
-    return _ungrounded(call, tool, _Said(conversation))
+    return _ungrounded(call, tool, Said(conversation))
 
 
-def _ungrounded(call: Mapping[str, Any], tool: Mapping[str, Any] | None, said: _Said
+def _ungrounded(call: Mapping[str, Any], tool: Mapping[str, Any] | None, said: Said
                 ) -> list[str]:
     if tool is None:
         return []
@@ -131,7 +131,7 @@ def _ungrounded(call: Mapping[str, Any], tool: Mapping[str, Any] | None, said: _
     args = call.get("arguments")
     if not isinstance(args, Mapping):
         return []
-    common = frozenset(_WORD.findall(json.dumps(tool, default=str).lower()))
+    common = frozenset(WORD.findall(json.dumps(tool, default=str).lower()))
     out = []
     for k in schema.get("required") or []:
         if k not in args:
@@ -143,7 +143,7 @@ def _ungrounded(call: Mapping[str, Any], tool: Mapping[str, Any] | None, said: _
     return out
 
 
-def _copied(value: Any, schema: Any, said: _Said) -> bool:
+def _copied(value: Any, schema: Any, said: Said) -> bool:
     """A value the parameter's own definition offers as an example ("City name, e.g. Lisbon",
     `examples`), which the conversation does not say: copied from the tool list, not stated
     (the tool's other words do not count for a value, so without this such a value passed)."""
@@ -154,7 +154,7 @@ def _copied(value: Any, schema: Any, said: _Said) -> bool:
                         *(str(x) for x in schema.get("examples") or [])]).lower()
     if len(low) < 2 or low not in offered:
         return False
-    words = [w for w in _WORD.findall(low) if len(w) >= 3 or w.isdigit()]
+    words = [w for w in WORD.findall(low) if len(w) >= 3 or w.isdigit()]
     return not any(w in said.words for w in words) and not stated_as_alias(value, said.text)
 
 
@@ -162,15 +162,15 @@ def _placeholder(name: str, value: Any, schema: Any) -> bool:
     """An empty string, or the argument's name written as its value (an enum may hold it)."""
     if not isinstance(value, str) or (isinstance(schema, Mapping) and schema.get("enum")):
         return False
-    words = _WORD.findall(value.lower())
-    return not value.strip() or words == _WORD.findall(name.lower().replace("_", " "))
+    words = WORD.findall(value.lower())
+    return not value.strip() or words == WORD.findall(name.lower().replace("_", " "))
 
 
 def ungrounded_calls(calls: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]],
                      conversation: str) -> list[tuple[str, list[str]]]:
     """(tool name, ungrounded required arguments) of each call that has any."""
     by_name = {str(t.get("name")): t for t in tools}
-    said = _Said(conversation)
+    said = Said(conversation)
     out = []
     for c in calls:
         missing = _ungrounded(c, by_name.get(str(c.get("name"))), said)

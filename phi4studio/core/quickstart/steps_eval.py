@@ -66,10 +66,11 @@ async def resolved_suites(ctx: StepContext) -> tuple[list[tuple[str, int | None]
 
 
 # EvalConfig's tool-call decoding control
-DECODING = ("call_threshold", "text_tokens", "stop_repeats", "ask_missing", "more_threshold")
+DECODING = ("call_threshold", "text_tokens", "stop_repeats", "ask_missing", "more_threshold",
+            "stated_optional")
 _DECODING_DEFAULTS: dict[str, Any] = {"call_threshold": None, "text_tokens": None,
                                       "stop_repeats": False, "ask_missing": False,
-                                      "more_threshold": None}
+                                      "more_threshold": None, "stated_optional": False}
 
 
 def decoding(evaluation: dict[str, Any]) -> dict[str, Any]:

@@ -366,3 +366,59 @@ def test_repeated_items_of_a_unique_array_are_dropped_with_stop_repeats(
     assert turns[True]["raw"] == looping  # what the model wrote stays in the record
     assert turns[True]["notes"] == ["repeated items dropped where the schema wants them "
                                     "unique: mail.to[2]"]
+
+
+def test_stated_optional_values_are_offered_again_and_kept_only_where_stated(
+        tmp_path: Path, model_dir: Path) -> None:
+    """With `stated_optional` (and guidance), a call that leaves out optional values is
+    continued as the model wrote it, its optional parameters offered by a grammar; the values
+    the request states are kept (a unit, a flag from its name's words), a made-up one is not.
+    Without it the call stays as written, and is wrong where the expected call has the unit."""
+    tool = {"name": "forecast", "description": "Weather forecast", "inputSchema": {
+        "type": "object", "required": ["city"], "properties": {
+            "city": {"type": "string"}, "unit": {"type": "string"},
+            "days": {"type": "integer"}, "include_hourly": {"type": "boolean"}}}}
+    user = "Forecast for Oslo in Celsius from 2 pm, including hourly figures"
+    case = {"id": "f", "tools": [tool], "scenario": "single", "split": "test", "messages": [
+        {"role": "user", "content": user},
+        {"role": "assistant", "content": "", "tool_calls": [
+            {"id": "c1", "name": "forecast", "arguments": {
+                "city": "Oslo", "unit": "Celsius", "include_hourly": True}}]}]}
+    first = "<tool_call>" + json.dumps({"name": "forecast", "arguments": {"city": "Oslo"}}) + \
+        "</tool_call>"
+    seen: list[tuple[str, Any, int]] = []
+
+    async def gen(prompt: str, guidance: Any, n: int, calls: Any = None) -> Mapping[str, Any]:
+        seen.append((prompt, guidance, n))
+        if len(seen) == 1 or not prompt.endswith('{"city": "Oslo"'):
+            return {"text": first, "stop_reason": "eos", "completion_tokens": 20,
+                    "total_s": 1.0}
+        return {"text": ', "unit": "Celsius", "days": 7', "stop_reason": "eos",
+                "completion_tokens": 9, "total_s": 0.5}
+
+    turns = {}
+    for on in (False, True):
+        seen.clear()
+        (tmp_path / str(on)).mkdir()
+        run = make_run(tmp_path / str(on), model_dir, [case], guided="grammar")
+        asyncio.run(Runner(run, gen, FMT, guided="grammar", stated_optional=on).run())
+        turns[on] = run.results()[0]["turns"][0]
+        if on:
+            assert len(seen) == 2
+            prompt, guidance, budget = seen[1]
+            assert prompt == seen[0][0] + first[:first.index("}")]
+            assert guidance[0] == "lark_grammar" and '\\"unit\\"' in guidance[1]
+            assert '\\"days\\"' in guidance[1] and "include_hourly" not in guidance[1]
+            assert budget == 48
+        else:
+            assert len(seen) == 1
+    assert not turns[False]["correct"]
+    assert turns[True]["correct"], turns[True]["error"]
+    assert turns[True]["calls"] == [{"name": "forecast", "arguments": {
+        "city": "Oslo", "include_hourly": True, "unit": "Celsius"}}]
+    assert turns[True]["notes"] == [
+        'optional values the request states were added: forecast.include_hourly=true, '
+        'forecast.unit="Celsius"']
+    assert turns[True]["raw"] == first  # what the model wrote stays in the record
+    assert turns[True]["total_s"] == 1.5 and turns[True]["stated_s"] == 0.5  # time counts
+    assert "stated_s" not in turns[False]

@@ -114,6 +114,12 @@ class NewRunPanel(QWidget):
         self.ask_missing.setToolTip(
             "Withhold a call that gives a required value the conversation does not state "
             "(a made-up path, city or query); the answer asks for it instead.")
+        self.stated_optional = QCheckBox("Add optional values the request states", self)
+        self.stated_optional.setChecked(False)
+        self.stated_optional.setToolTip(
+            "With guidance: after each call, offer the optional parameters it leaves out to the "
+            "model again, and keep only the values the conversation states (\"in Celsius\", "
+            "\"avoiding tolls\").")
         self.run_btn = QPushButton("Run evaluation", self)
         self.run_btn.clicked.connect(self.run_clicked)
         self.resume_btn = QPushButton("Resume", self)
@@ -143,6 +149,7 @@ class NewRunPanel(QWidget):
         form.addRow("Another call when P >=", self.more_threshold)
         form.addRow("", self.stop_repeats)
         form.addRow("", self.ask_missing)
+        form.addRow("", self.stated_optional)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(form)
@@ -224,14 +231,15 @@ class NewRunPanel(QWidget):
 
     def decoding(self) -> dict[str, Any]:
         """The call control the form asks for (EvalConfig's call_threshold, text_tokens,
-        more_threshold, stop_repeats, ask_missing)."""
+        more_threshold, stop_repeats, ask_missing, stated_optional)."""
         value = self.call_threshold.value()
         threshold = None if value < 0 else round(value, 2)
         more = self.more_threshold.value()
         return {"call_threshold": threshold, "text_tokens": 16 if threshold is not None else None,
                 "more_threshold": None if more < 0 or threshold is None else round(more, 2),
                 "stop_repeats": self.stop_repeats.isChecked(),
-                "ask_missing": self.ask_missing.isChecked()}
+                "ask_missing": self.ask_missing.isChecked(),
+                "stated_optional": self.stated_optional.isChecked()}
 
     def checked_suites(self) -> list[str]:
         out = []
