@@ -422,3 +422,33 @@ def test_stated_optional_values_are_offered_again_and_kept_only_where_stated(
     assert turns[True]["raw"] == first  # what the model wrote stays in the record
     assert turns[True]["total_s"] == 1.5 and turns[True]["stated_s"] == 0.5  # time counts
     assert "stated_s" not in turns[False]
+
+
+def test_stated_optional_values_are_checked_against_those_kept_before_them(
+        tmp_path: Path, model_dir: Path) -> None:
+    """One number stated once fills one parameter: "assuming initial velocity is zero" gives
+    `initial_velocity` 0, and a `gravity` of 0 written after it is not kept."""
+    tool = {"name": "final_velocity", "inputSchema": {"type": "object", "required": ["height"],
+                                                       "properties": {
+        "height": {"type": "number"}, "initial_velocity": {"type": "number"},
+        "gravity": {"type": "number"}}}}
+    user = "Final velocity of an object falling 150 m, assuming initial velocity is zero."
+    case = {"id": "v", "tools": [tool], "scenario": "single", "split": "test", "messages": [
+        {"role": "user", "content": user},
+        {"role": "assistant", "content": "", "tool_calls": [
+            {"id": "c1", "name": "final_velocity", "arguments": {
+                "height": 150, "initial_velocity": 0}}]}]}
+    first = "<tool_call>" + json.dumps({"name": "final_velocity",
+                                        "arguments": {"height": 150}}) + "</tool_call>"
+
+    async def gen(prompt: str, guidance: Any, n: int, calls: Any = None) -> Mapping[str, Any]:
+        if guidance is not None and "initial_velocity" in guidance[1] and \
+                guidance[1].startswith("start: \", "):
+            return {"text": ', "initial_velocity": 0, "gravity": 0.0', "stop_reason": "eos"}
+        return {"text": first, "stop_reason": "eos"}
+
+    run = make_run(tmp_path, model_dir, [case], guided="grammar")
+    asyncio.run(Runner(run, gen, FMT, guided="grammar", stated_optional=True).run())
+    turn = run.results()[0]["turns"][0]
+    assert turn["calls"][0]["arguments"] == {"height": 150, "initial_velocity": 0}
+    assert turn["correct"]
