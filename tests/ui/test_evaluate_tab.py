@@ -71,6 +71,10 @@ def test_evaluate_tab_on_real_results(window: Any, qloop: Any, tiny_phi3_onnx_di
     form.ask_missing.setChecked(True)
     assert view.config_from_form().ask_missing
     form.ask_missing.setChecked(False)
+    assert not cfg.stated_optional
+    form.stated_optional.setChecked(True)
+    assert view.config_from_form().stated_optional
+    form.stated_optional.setChecked(False)
     assert cfg.more_threshold is None and form.more_threshold.text() == "greedy"
     form.more_threshold.setValue(0.2)
     assert view.config_from_form().more_threshold == 0.2

@@ -19,7 +19,8 @@ for the value, it mostly writes the right one. So, after a call:
   grounding (grounding.py), which only tells a made-up value from a given one:
   - a number: written in the conversation, and not the value of another of the call's
     arguments;
-  - a string: written in the conversation (case aside), or every one of its words is (a word
+  - a string: written in the conversation as a whole word or words (case aside; not part of
+    an address: "example.org" in "ana@example.org"), or every one of its words is (a word
     matching on its first five letters: "Celsius", "Darwin"); and not part of another of the
     call's values ("Warcraft" for a platform, after "World of Warcraft" for the game);
   - an array: every item stated; objects and null are not added.
@@ -44,6 +45,7 @@ NEGATIONS = frozenset({"not", "no", "without", "dont", "don't", "exclude", "excl
 _FLAG_FILLER = frozenset({"the", "and", "for", "use", "with", "get", "include", "is", "flag",
                           "whether", "only", "enable", "should", "has", "show", "allow", "do"})
 _NAME_SPLIT = re.compile(r"[_\W]+|(?<=[a-z])(?=[A-Z])")
+_ADDRESS = re.compile(r"\S*(?:@|://)\S*")  # an email address or a URL
 TOKENS_PER_VALUE = 24  # the continuation's budget per candidate
 
 
@@ -124,11 +126,13 @@ def _string_stated(value: str, said: Said) -> bool:
     low = value.strip().lower()
     if not low:
         return False
-    if re.search(r"(?<![a-z0-9])" + re.escape(low) + r"(?![a-z0-9])", said.text.lower()):
+    # the whole of a word or words, not part of an address ("example.org" in ana@example.org)
+    if re.search(r"(?<![\w@./-])" + re.escape(low) + r"(?![\w@]|[./-]\w)", said.text.lower()):
         return True
     words = [w for w in WORD.findall(low) if len(w) >= 3 or w.isdigit()]
-    stems = _stems(said.text, 5) | {w for w in said.words if w.isdigit()}
-    return bool(words) and all(w[:5] in stems for w in words)
+    prose = _ADDRESS.sub(" ", said.text)  # the words of addresses are not stated on their own
+    stems = _stems(prose, 5) | set(WORD.findall(prose.lower()))
+    return bool(words) and all(w[:5] in stems or w in stems for w in words)
 
 
 def stated(name: str, value: Any, call_args: Mapping[str, Any], said: Said) -> bool:
@@ -140,8 +144,8 @@ def stated(name: str, value: Any, call_args: Mapping[str, Any], said: Said) -> b
         return said.number(float(value)) and not any(abs(float(value) - u) < 1e-12
                                                       for u in used)
     if isinstance(value, str):
-        others = {str(v).strip().lower() for k, v in call_args.items()
-                  if k != name and isinstance(v, str)}
+        others = {str(v).strip().lower() for k, v in call_args.items() if k != name
+                  for v in (v if isinstance(v, list) else [v]) if isinstance(v, str)}
         placeholder = WORD.findall(value.lower()) == WORD.findall(name.lower().replace(
             "_", " "))
         low = value.strip().lower()

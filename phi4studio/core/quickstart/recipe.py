@@ -35,9 +35,12 @@ DATASET_SUITE = "dataset"  # the flow's own dataset: its held-out test split
 # text answer after 16 tokens (only calls are scored), after each call write another when its
 # probability against ending is at least 0.2, end a call list at a repeated call, and ask for a
 # required value the conversation does not state instead of calling with a made-up one
-# (core.inference.grounding).
+# (core.inference.grounding), and offer the optional parameters a call leaves out again,
+# keeping the values the conversation states (core.inference.stated; docs/quickstart.md,
+# session 18).
 EVAL_DECODING: dict[str, Any] = {"call_threshold": 0.5, "text_tokens": 16, "stop_repeats": True,
-                                 "ask_missing": True, "more_threshold": 0.2}
+                                 "ask_missing": True, "more_threshold": 0.2,
+                                 "stated_optional": True}
 
 
 @dataclass(frozen=True)

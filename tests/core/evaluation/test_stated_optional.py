@@ -72,6 +72,10 @@ def test_stated_is_strict() -> None:
     assert not stated("unit", "", args, said)
     assert stated("tags", ["Austin", "Celsius"], {}, said)
     assert not stated("tags", ["Austin", "Paris"], {}, said)
+    mail = Said("Invite ana@example.org to the review at https://example.org/r. Room B.")
+    assert not stated("location", "example.org", {}, mail)  # part of an address
+    assert not stated("location", "ana", {"attendees": ["ana@example.org"]}, mail)
+    assert stated("room", "B", {}, mail) and stated("what", "review", {}, mail)
     assert not stated("flag", True, args, said) and not stated("obj", {"a": 1}, args, said)
 
 
