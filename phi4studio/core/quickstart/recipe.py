@@ -197,7 +197,8 @@ def make_recipe(options: QuickStartOptions, info: ModelInfo, *, gpu: bool) -> di
             # about a minute on a 2-core CPU, and it only draws the curve (docs/quickstart.md)
             eval_steps=50, cpu_threads=AUTO_THREADS)
         # the upper half: the upper third trains in 3/4 of the time and chose among alike
-        # tools far less well (docs/quickstart.md, session 17)
+        # tools far less well (docs/quickstart.md, session 17); two thirds trains a quarter or
+        # more longer for gains within a draw's noise (session 18)
         targets = upper_layer_targets(info) if small else []
         if targets:
             training["target_modules"] = targets
