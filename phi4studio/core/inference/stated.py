@@ -39,7 +39,7 @@ from typing import Any
 
 from phi4studio.core.inference.grounding import WORD, Said
 
-NEGATIONS = frozenset({"not", "no", "without", "dont", "don't", "exclude", "excluding",
+NEGATIONS = frozenset({"not", "no", "without", "dont", "exclude", "excluding",
                        "never", "except"})
 # words of a flag's name that say nothing about what it turns on
 _FLAG_FILLER = frozenset({"the", "and", "for", "use", "with", "get", "include", "is", "flag",
