@@ -291,8 +291,7 @@ class Runner:
             stated,
         )
 
-        said_text = conversation_text(messages)
-        said = Said(said_text)
+        said = Said(conversation_text(messages))
         by_name = {str(t.get("name")): t for t in tools}
         out: list[dict[str, Any]] = []
         added: list[str] = []
@@ -300,7 +299,7 @@ class Runner:
         pos = 0
         for call in calls:
             args = call.get("arguments")
-            todo = plan(call, by_name.get(str(call.get("name"))), said_text)
+            todo = plan(call, by_name.get(str(call.get("name"))), said)
             end = arguments_end(text, args, pos) if isinstance(args, Mapping) else None
             if end is None or not isinstance(args, Mapping) or not (todo.flags or todo.ask):
                 out.append(call)

@@ -137,7 +137,7 @@ def _ungrounded(call: Mapping[str, Any], tool: Mapping[str, Any] | None, said: S
         if k not in args:
             continue
         prop = props.get(k) if isinstance(props, Mapping) else None
-        if _placeholder(k, args[k], prop) or _copied(args[k], prop, said) or not _grounded(
+        if placeholder(k, args[k], prop) or _copied(args[k], prop, said) or not _grounded(
                 args[k], prop, said, common):
             out.append(k)
     return out
@@ -158,7 +158,7 @@ def _copied(value: Any, schema: Any, said: Said) -> bool:
     return not any(w in said.words for w in words) and not stated_as_alias(value, said.text)
 
 
-def _placeholder(name: str, value: Any, schema: Any) -> bool:
+def placeholder(name: str, value: Any, schema: Any) -> bool:
     """An empty string, or the argument's name written as its value (an enum may hold it)."""
     if not isinstance(value, str) or (isinstance(schema, Mapping) and schema.get("enum")):
         return False

@@ -37,7 +37,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from phi4studio.core.inference.grounding import WORD, Said
+from phi4studio.core.inference.grounding import WORD, Said, placeholder
 
 NEGATIONS = frozenset({"not", "no", "without", "dont", "exclude", "excluding",
                        "never", "except"})
@@ -91,8 +91,8 @@ def _numbers_of(args: Mapping[str, Any]) -> list[float]:
             if isinstance(v, (int, float)) and not isinstance(v, bool)]
 
 
-def plan(call: Mapping[str, Any], tool: Mapping[str, Any] | None, conversation: str) -> Plan:
-    """The optional parameters `call` leaves out that the conversation may state."""
+def plan(call: Mapping[str, Any], tool: Mapping[str, Any] | None, said: Said) -> Plan:
+    """The optional parameters `call` leaves out that the conversation (`said`) may state."""
     schema = _schema(tool)
     props = schema.get("properties") or {}
     args = call.get("arguments")
@@ -100,7 +100,6 @@ def plan(call: Mapping[str, Any], tool: Mapping[str, Any] | None, conversation: 
     if not isinstance(props, Mapping) or not isinstance(args, Mapping):
         return out
     required = set(schema.get("required") or [])
-    said = Said(conversation)
     used = _numbers_of(args)
     free_number = any(not any(abs(x - u) < 1e-12 for u in used) for x in said.numbers)
     for name, prop in props.items():
@@ -109,7 +108,7 @@ def plan(call: Mapping[str, Any], tool: Mapping[str, Any] | None, conversation: 
         kind = _type(prop)
         enum = prop.get("enum")
         if kind == "boolean":
-            if flag_stated(str(name), conversation):
+            if flag_stated(str(name), said.text):
                 out.flags[str(name)] = True
         elif isinstance(enum, list) and enum:
             if any(isinstance(v, str) and _string_stated(v, said) for v in enum):
@@ -146,10 +145,8 @@ def stated(name: str, value: Any, call_args: Mapping[str, Any], said: Said) -> b
     if isinstance(value, str):
         others = {str(v).strip().lower() for k, v in call_args.items() if k != name
                   for v in (v if isinstance(v, list) else [v]) if isinstance(v, str)}
-        placeholder = WORD.findall(value.lower()) == WORD.findall(name.lower().replace(
-            "_", " "))
         low = value.strip().lower()
-        return (not any(low in o for o in others) and not placeholder
+        return (not any(low in o for o in others) and not placeholder(name, value, None)
                 and _string_stated(value, said))
     if isinstance(value, list):
         return bool(value) and all(

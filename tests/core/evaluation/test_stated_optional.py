@@ -29,21 +29,21 @@ ROUTE = {"name": "fastest_route", "description": "The fastest route between two 
 
 def test_plan_offers_what_the_request_may_state() -> None:
     call = {"name": "fastest_route", "arguments": {"start": "Rome", "end": "Oslo"}}
-    p = plan(call, ROUTE, "The fastest route from Rome to Oslo with toll roads avoided.")
+    p = plan(call, ROUTE, Said("The fastest route from Rome to Oslo with toll roads avoided."))
     assert p.flags == {"avoid_tolls": True}
     # no mode named, no number at all: only the free string; never an object
     assert [k for k, _ in p.ask] == ["note"]
-    p = plan(call, ROUTE, "From Rome to Oslo by train, 2 stops, please")
+    p = plan(call, ROUTE, Said("From Rome to Oslo by train, 2 stops, please"))
     assert p.flags == {} and [k for k, _ in p.ask] == ["mode", "stops", "note"]
     # a number the call already uses is no candidate for another parameter
     area = {"name": "area", "inputSchema": {"type": "object", "required": ["side"],
                                             "properties": {"side": {"type": "number"},
                                                            "scale": {"type": "number"}}}}
     square = {"name": "area", "arguments": {"side": 4}}
-    assert plan(square, area, "The area of a square of side 4").ask == []
-    assert [k for k, _ in plan(square, area, "The area of a square of side 4 at 1:100").ask] \
+    assert plan(square, area, Said("The area of a square of side 4")).ask == []
+    assert [k for k, _ in plan(square, area, Said("The area of a square of side 4 at 1:100")).ask] \
         == ["scale"]
-    assert plan(call, None, "anything").ask == []
+    assert plan(call, None, Said("anything")).ask == []
 
 
 def test_a_flag_is_stated_by_every_word_of_its_name_and_no_negation() -> None:
