@@ -4,6 +4,7 @@
                     [--limit N] [--guided [grammar|calls]] [--max-new-tokens N] [--json]
                     [--call-threshold P] [--text-tokens N] [--stop-repeats]
                     [--ask-missing] [--more-threshold P] [--stated-optional]
+                    [--tool-words W] [--stated-numbers]
     phi4studio eval --resume RUN               continue a stopped run (id or folder)
     phi4studio eval compare A B [--metric accuracy] [--min-improvement 0.05] [--alpha 0.05]
                     [--relative] [--by category|scenario|suite] [--html FILE] [--json]
@@ -65,6 +66,13 @@ def add_parser(sub: Any, bench_sub: Any) -> None:
                    help="with --guided grammar: after each call, offer the optional parameters "
                         "it leaves out to the model again and keep the values the conversation "
                         "states")
+    p.add_argument("--tool-words", type=float, metavar="W",
+                   help="with --guided grammar: weigh the choice of the tool's name by the "
+                        "request's words, W nats per word a tool's name (2) or description (1) "
+                        "shares with the request (e.g. 1)")
+    p.add_argument("--stated-numbers", action="store_true",
+                   help="with --guided: write each required number as one the conversation "
+                        "states (\"$400,000\" as 400000, not 400)")
     p.add_argument("--format", help="chat format (default: detected from the model)")
     p.add_argument("--provider", default="auto")
     p.add_argument("--step-limit", type=int, default=20)
@@ -153,7 +161,8 @@ def _evaluate(ws: Any, a: argparse.Namespace) -> int:
                             call_threshold=a.call_threshold, text_tokens=a.text_tokens,
                             stop_repeats=a.stop_repeats, ask_missing=a.ask_missing,
                             more_threshold=a.more_threshold,
-                            stated_optional=a.stated_optional)
+                            stated_optional=a.stated_optional, tool_words=a.tool_words,
+                            stated_numbers=a.stated_numbers)
         run_dir = create_run(ws, config)
     stop = threading.Event()
 

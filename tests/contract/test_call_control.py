@@ -11,12 +11,15 @@ import pytest
 from phi4studio.core.chatformats import get_format
 from phi4studio.workers.inference.callcontrol import (
     BARRED,
+    NameWatch,
     RepeatWatch,
     barred,
+    biased,
     choice_probability,
     escaped,
     forced,
     loop_next,
+    name_bias,
     token_probability,
 )
 
@@ -156,3 +159,49 @@ def test_a_call_cut_by_the_budget_is_found_after_the_complete_ones() -> None:
     # complete output, or a single call cut before it ends: nothing to keep or drop
     assert RepeatWatch("<tool_call>").unfinished(f"<tool_call>{a}</tool_call>") is None
     assert RepeatWatch("<tool_call>").unfinished('<tool_call>{"name": "f", "argu') is None
+
+
+def test_name_watch_follows_the_tool_name_of_each_call_only() -> None:
+    """The watch names the characters of a call's `"name"` value while it is written: in each
+    block of the studio's format and in each item of a call array, never a `"name"` argument."""
+    watch = NameWatch("<tool_call>")
+    text = 'Sure. <tool_call>{"name": "sol'
+    assert watch.feed(text) == "sol"
+    text += 'arFarm.potential", "arguments": {"name": "Jo'
+    assert watch.feed(text) is None  # an argument called name, inside the arguments
+    text += 'hn", "site": {"name": "x'
+    assert watch.feed(text) is None
+    text += '"}}}</tool_call>\n<tool_call>{"name": "'
+    assert watch.feed(text) == ""
+    text += 'wind'
+    assert watch.feed(text) == "wind"
+    text += 'Farm.potential", "arguments": {}}</tool_call>'
+    assert watch.feed(text) is None
+    items = NameWatch("<|tool_call|>")
+    assert items.feed('<|tool_call|>[{"name": "a", "arguments": {"k": "v"}}, {"name": "b') == "b"
+    assert NameWatch("<tool_call>").feed('{"name": "not a call"') is None  # no marker yet
+
+
+def test_name_bias_takes_the_difference_where_names_part() -> None:
+    """The tokens that go on with each name lose what it weighs less than the best name the
+    prefix allows; a token shared by several names takes the best; names weighing alike, or
+    a prefix only one name continues, change nothing."""
+    pieces = {"wind": [4], "w": [5], "sol": [1], "solar": [3], "math": [6], ".": [7], "_": [8],
+              "_q": [9]}
+    weights = {"solarFarm.potential": 5.0, "windFarm.potential": 1.0}
+    assert name_bias("", weights, pieces, [99]) == {4: -4.0, 5: -4.0}
+    parts = {"math.roots.cubic": 1.0, "math_roots.quadratic": 3.0, "math_roots.q2": 0.5}
+    assert name_bias("", parts, pieces, [99]) == {}  # "math" begins every name: the best
+    assert name_bias("math", parts, pieces, [99]) == {7: -2.0}
+    assert name_bias("math_roots.q", parts, {**pieces, "2": [2]}, [99]) == {2: -2.5}
+    assert name_bias("math_roots.q", {"math_roots.q": 0.0, "math_roots.q2": 1.0}, {"2": [2]},
+                     [99]) == {99: -1.0}  # a complete name: its closing quote
+    assert name_bias("", {"a": 1.0, "b": 1.0}, pieces, [99]) == {}
+    assert name_bias("sol", weights, pieces, [99]) == {}
+
+
+def test_biased_adds_to_the_named_tokens_only() -> None:
+    logits = np.array([[[1.0, 5.0, 2.0]]], dtype=np.float32)
+    out = biased(logits, {1: -4.5})
+    assert out.dtype == logits.dtype and out.shape == logits.shape
+    assert out[0, 0].tolist() == [1.0, 0.5, 2.0] and logits[0, 0, 1] == 5.0

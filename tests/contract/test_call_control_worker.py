@@ -156,3 +156,60 @@ async def test_a_call_continued_with_its_optional_parameters(client: InferenceCl
     if out["stop_reason"] == "eos":  # the grammar ended: every value was written
         assert isinstance(values["stops"], int) and isinstance(values["tags"], list)
         assert len(values["tags"]) <= 2
+
+
+async def test_a_prior_over_the_tool_names_decides_where_they_part(
+        client: InferenceClient) -> None:
+    """`calls.names` (core.inference.relevance): the tiny Phi3's greedy choice between two
+    names that share a prefix follows a prior strong enough to outweigh it, the steps it
+    changed are counted, and names that weigh alike leave the choice to the model."""
+    names = ["weather_now", "weather_week"]
+    schema = {"x-guidance": {"whitespace_flexible": False, "key_separator": ": ",
+                             "item_separator": ", "},
+              "type": "object", "additionalProperties": False, "required": ["name", "arguments"],
+              "properties": {"name": {"type": "string", "enum": names},
+                             "arguments": {"type": "object", "properties": {},
+                                           "additionalProperties": False}}}
+    grammar = f'start: "<tool_call>" payload "</tool_call>"\npayload: %json {json.dumps(schema)}'
+    base = {"prompt": "What is the weather?", "max_new_tokens": 40, "greedy": True,
+            "guidance": {"type": "lark_grammar", "text": grammar}}
+    calls = {"marker": "<tool_call>", "close": "</tool_call>"}
+
+    def chosen(out: dict[str, Any]) -> str:
+        return str(json.loads(out["text"][len("<tool_call>"):-len("</tool_call>")])["name"])
+
+    plain = await client.complete({**base, "calls": calls})
+    own = chosen(plain)
+    other = names[1 - names.index(own)]
+    turned = await client.complete({**base, "calls": {**calls, "names": {other: 50.0,
+                                                                           own: 0.0}}})
+    assert chosen(turned) == other and turned["names_weighed"] >= 1, turned["text"]
+    kept = await client.complete({**base, "calls": {**calls, "names": {other: 0.0,
+                                                                         own: 50.0}}})
+    assert chosen(kept) == own and kept["text"] == plain["text"]
+    alike = await client.complete({**base, "calls": {**calls, "names": {own: 1.0,
+                                                                          other: 1.0}}})
+    assert alike["text"] == plain["text"] and "names_weighed" not in alike
+
+
+async def test_required_numbers_held_to_the_stated_ones_compile_and_hold(
+        client: InferenceClient) -> None:
+    """The guidance `stated_numbers` builds (core.inference.grounding.numbers_as_stated): the
+    worker compiles a number parameter held to an enum of numbers, and the tiny Phi3 writes one
+    of them, for an integer and for a fraction."""
+    from phi4studio.core.inference.grounding import Said, numbers_as_stated
+
+    tool = {"name": "loan", "inputSchema": {"type": "object", "required": ["amount", "rate"],
+                                            "properties": {"amount": {"type": "integer"},
+                                                           "rate": {"type": "number"}}}}
+    said = Said("A loan of $400,000 at 4.5% for 30 years.")
+    schema = numbers_as_stated(tool, said)["inputSchema"]
+    payload = {"x-guidance": {"whitespace_flexible": False, "key_separator": ": ",
+                              "item_separator": ", "}, **schema, "additionalProperties": False}
+    grammar = f'start: "<tool_call>" payload "</tool_call>"\npayload: %json {json.dumps(payload)}'
+    out = await client.complete({"prompt": "Loan payment?", "max_new_tokens": 40,
+                                 "greedy": True,
+                                 "guidance": {"type": "lark_grammar", "text": grammar}})
+    args = json.loads(out["text"][len("<tool_call>"):-len("</tool_call>")])
+    assert args["amount"] in (400000, 4, 30) and isinstance(args["amount"], int), out["text"]
+    assert args["rate"] in (400000, 4.5, 0.045, 30), out["text"]

@@ -21,7 +21,8 @@ def test_round_trip_keeps_every_field() -> None:
         max_new_tokens=12, temperature=0.7, top_p=0.9, top_k=20, repetition_penalty=1.1,
         seed=3, guidance=Guidance.json_schema({"type": "object"}, ff_tokens=True),
         stop=["</tool_call>"], adapter="ft", add_special_tokens=False, echo_prompt=True,
-        calls=CallControl("<tool_call>", "</tool_call>", 0.4, 12, False, 0, "\n", 0.3),
+        calls=CallControl("<tool_call>", "</tool_call>", 0.4, 12, False, 0, "\n", 0.3,
+                          names={"get_weather": 2.0, "get_time": 0.0}),
     )
     cmd = req.to_command()
     assert cmd["cmd"] == "generate" and cmd["id"] == req.id
@@ -85,6 +86,10 @@ def test_defaults_and_shortcuts() -> None:
          "calls.between"),
         ({"prompt": "x", "calls": {"marker": "<c>", "between": 1}}, "bad_request",
          "calls.between"),
+        ({"prompt": "x", "calls": {"marker": "<c>", "names": {"f": "high"}}}, "bad_request",
+         "calls.names"),
+        ({"prompt": "x", "calls": {"marker": "<c>", "names": ["f"]}}, "bad_request",
+         "calls.names"),
     ],
 )
 def test_invalid_requests_name_the_field(fields: dict[str, object], code: str,

@@ -75,6 +75,14 @@ def test_evaluate_tab_on_real_results(window: Any, qloop: Any, tiny_phi3_onnx_di
     form.stated_optional.setChecked(True)
     assert view.config_from_form().stated_optional
     form.stated_optional.setChecked(False)
+    assert cfg.tool_words is None and not form.tool_words.isChecked()
+    form.tool_words.setChecked(True)
+    assert view.config_from_form().tool_words == 1.0
+    form.tool_words.setChecked(False)
+    assert not cfg.stated_numbers and not form.stated_numbers.isChecked()
+    form.stated_numbers.setChecked(True)
+    assert view.config_from_form().stated_numbers
+    form.stated_numbers.setChecked(False)
     assert cfg.more_threshold is None and form.more_threshold.text() == "greedy"
     form.more_threshold.setValue(0.2)
     assert view.config_from_form().more_threshold == 0.2

@@ -58,6 +58,12 @@ class EvalConfig:
     # with guidance: after each call, the optional parameters it leaves out are offered to the
     # model again, and the values the conversation states are kept (core.inference.stated)
     stated_optional: bool = False
+    # with grammar guidance: the tool's name is weighed by the request's words, this many nats
+    # per word of a tool's score (core.inference.relevance; None or 0: the model alone)
+    tool_words: float | None = None
+    # with guidance: each required number or integer is written as one the conversation states
+    # (core.inference.grounding.numbers_as_stated)
+    stated_numbers: bool = False
     format: str | None = None  # chat format name; None: detected from the model folder
     provider: str = "auto"
     step_limit: int = 20
@@ -102,6 +108,17 @@ def check_decoding(config: EvalConfig) -> None:
         if config.call_threshold is None:
             raise EvaluationError("A more-calls threshold needs a call threshold (both decide "
                                   "by probability under the calls-first grammar).")
+    if config.tool_words:
+        if not 0.0 < config.tool_words <= 10.0:
+            raise EvaluationError(f"The tool-words weight is a number of nats per word (above 0, "
+                                  f"at most 10), not {config.tool_words}.")
+        if config.guided != "grammar":
+            raise EvaluationError("Weighing the tool's name by the request's words needs "
+                                  "grammar-guided decoding.",
+                                  hint="Use --guided grammar (Guided: grammar).")
+    if config.stated_numbers and config.guided == "off":
+        raise EvaluationError("Holding required numbers to the stated ones needs guided "
+                              "decoding.", hint="Use --guided grammar (Guided: grammar).")
     if config.text_tokens is not None and (config.text_tokens < 1
                                            or config.call_threshold is None):
         raise EvaluationError("A text-token budget is a whole number >= 1 and needs a call "
@@ -254,7 +271,8 @@ async def evaluate(run_path: Path, *, on_event: Callable[[Event], None] | None =
                     on_progress=progress, cancelled=cancelled,
                     call_threshold=cfg.call_threshold, text_tokens=cfg.text_tokens,
                     stop_repeats=cfg.stop_repeats, ask_missing=cfg.ask_missing,
-                    more_threshold=cfg.more_threshold, stated_optional=cfg.stated_optional)
+                    more_threshold=cfg.more_threshold, stated_optional=cfg.stated_optional,
+                    tool_words=cfg.tool_words, stated_numbers=cfg.stated_numbers)
     try:
         summary = await runner.run()
     finally:

@@ -90,7 +90,8 @@ class Runner:
                  cancelled: Callable[[], bool] = lambda: False,
                  call_threshold: float | None = None, text_tokens: int | None = None,
                  stop_repeats: bool = False, ask_missing: bool = False,
-                 more_threshold: float | None = None, stated_optional: bool = False) -> None:
+                 more_threshold: float | None = None, stated_optional: bool = False,
+                 tool_words: float | None = None, stated_numbers: bool = False) -> None:
         if guided not in GUIDED_MODES:
             raise ValueError(f"guided must be one of {GUIDED_MODES}")
         self.run_dir = run
@@ -108,6 +109,8 @@ class Runner:
         self.ask_missing = ask_missing
         self.more_threshold = more_threshold
         self.stated_optional = stated_optional
+        self.tool_words = tool_words
+        self.stated_numbers = stated_numbers
         self._guidance_cache: dict[str, tuple[str, str] | None] = {}
 
     # --- the loop ---------------------------------------------------------------------------
@@ -208,15 +211,25 @@ class Runner:
         if self.cancelled():
             raise _Cancelled()
         prompt = self.fmt.render_prompt(list(messages), list(tools))
-        guidance = self._guidance(tools, expect_call)
+        guided_tools = tools
+        if self.stated_numbers:  # required numbers only as the conversation states them
+            from phi4studio.core.inference.grounding import (
+                Said,
+                conversation_text,
+                numbers_as_stated,
+            )
+
+            said = Said(conversation_text(messages))
+            guided_tools = [numbers_as_stated(t, said) for t in tools]
+        guidance = self._guidance(guided_tools, expect_call)
         notes: list[str] = []
-        control = self._control(tools, guidance)
+        control = self._control(tools, guidance, messages)
         kw: dict[str, Any] = {"calls": control} if control is not None else {}
         try:
             data = await self.generate(prompt, guidance, self.max_new_tokens, **kw)
         except GuidanceRejected as exc:
             notes.append(f"guidance refused, generated without it: {exc}")
-            self._guidance_cache[_tools_key(tools) + self.guided] = None
+            self._guidance_cache[_tools_key(guided_tools) + self.guided] = None
             guidance = None
             data = await self.generate(prompt, None, self.max_new_tokens)
         if data.get("stop_reason") == "repeated_call":
@@ -230,6 +243,9 @@ class Runner:
         if data.get("closed_at_budget"):
             notes.append("the token budget ran out inside a call: its values were ended so that "
                          f"it closes ({data['closed_at_budget']} step(s))")
+        if data.get("names_weighed"):
+            notes.append("the tool's name was weighed by the request's words "
+                         f"({data['names_weighed']} step(s))")
         if data.get("stop_reason") == "stopped" and self.cancelled():
             raise _Cancelled()
         text = str(data.get("text") or "")
@@ -336,17 +352,21 @@ class Runner:
         return not marker or marker in answer.raw
 
     def _control(self, tools: Sequence[Mapping[str, Any]],
-                 guidance: tuple[str, str] | None) -> Any:
+                 guidance: tuple[str, str] | None,
+                 messages: Sequence[Mapping[str, Any]] = ()) -> Any:
         """The tool-call decoding control (core.inference.CallControl) for this generation:
         the call-or-text decision by probability mass, the text budget and the repeat stop
-        apply where the output is the format's markers under its calls-first grammar."""
+        apply where the output is the format's markers under its calls-first grammar; with
+        `tool_words`, the tool's name is weighed by the request's words
+        (core.inference.relevance)."""
+        from phi4studio.core.inference.relevance import name_weights
         from phi4studio.core.inference.requests import CallControl
 
         if not tools or not self.fmt.syntax.open or (
                 guidance is not None and guidance[0] == "json_schema"):
             return None  # no call marker to decide on (bare JSON output)
         decide = guidance is not None and self.call_threshold is not None
-        if not (decide or self.stop_repeats):
+        if not (decide or self.stop_repeats or (self.tool_words and guidance is not None)):
             return None
         syn = self.fmt.syntax  # one block per call: the step after a block decides on more
         between = syn.between if syn.shape == "object" and syn.block_close else ""
@@ -354,7 +374,9 @@ class Runner:
                            self.call_threshold if decide else None,
                            self.text_tokens if decide else None, self.stop_repeats,
                            between=between,
-                           more_threshold=self.more_threshold if decide and between else None)
+                           more_threshold=self.more_threshold if decide and between else None,
+                           names=name_weights(tools, messages, self.tool_words)
+                           if self.tool_words and guidance is not None else None)
 
     def _guidance(self, tools: Sequence[Mapping[str, Any]],
                   expect_call: bool) -> tuple[str, str] | None:

@@ -47,6 +47,9 @@ _NUMBER_WORDS = {w: float(i) for i, w in enumerate(_UNITS.split(" "))}
 _NUMBER_WORDS.update({w: float(10 * (i + 3)) for i, w in enumerate(_TENS.split(" "))})
 _NUMBER_WORDS.update({"hundred": 100.0, "thousand": 1000.0, "million": 1e6, "dozen": 12.0,
                       "once": 1.0, "twice": 2.0, "single": 1.0, "double": 2.0, "half": 0.5})
+# a number's scale written after it: "5 million", "2.5 billion", "10k"
+_SCALE = re.compile(r"\s*(thousand|million|billion|trillion|k\b)")
+_SCALES = {"thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12, "k": 1e3}
 
 
 def conversation_text(messages: Iterable[Mapping[str, Any]]) -> str:
@@ -74,6 +77,9 @@ class Said:
             self.numbers.append(x)
             if low[m.end():m.end() + 1] == "%":
                 self.numbers.append(x / 100.0)
+            scale = _SCALE.match(low, m.end())
+            if scale:
+                self.numbers.append(x * _SCALES[scale.group(1)])
         self.numbers += [v for w, v in _NUMBER_WORDS.items() if w in self.words]
 
     def number(self, x: float) -> bool:
@@ -164,6 +170,54 @@ def placeholder(name: str, value: Any, schema: Any) -> bool:
         return False
     words = WORD.findall(value.lower())
     return not value.strip() or words == WORD.findall(name.lower().replace("_", " "))
+
+
+def numbers_as_stated(tool: Mapping[str, Any], said: Said) -> Mapping[str, Any]:
+    """`tool` with each required number or integer parameter held to the numbers the
+    conversation states (an `enum` of them, within the parameter's bounds), for guided
+    decoding: a small model copying "$400,000" writes 400 or 4000000, which `ask_missing`
+    then withholds as not stated. A parameter keeps its schema where no stated number fits it
+    (an integer where only fractions are stated), or where it has an enum or a const already.
+    The tool itself is not changed."""
+    schema = tool.get("inputSchema") or tool.get("parameters")
+    if not isinstance(schema, Mapping) or not isinstance(schema.get("properties"), Mapping):
+        return tool
+    props = dict(schema["properties"])
+    changed = False
+    for k in schema.get("required") or []:
+        prop = props.get(k)
+        if not isinstance(prop, Mapping) or prop.get("enum") or "const" in prop:
+            continue
+        kind = prop.get("type")
+        if kind not in ("number", "integer"):
+            continue
+        values = _fitting(said.numbers, prop, integer=kind == "integer")
+        if values:
+            props[k] = {**prop, "enum": values}
+            changed = True
+    if not changed:
+        return tool
+    key = "inputSchema" if tool.get("inputSchema") else "parameters"
+    return {**tool, key: {**schema, "properties": props}}
+
+
+def _fitting(numbers: Sequence[float], prop: Mapping[str, Any], *, integer: bool
+             ) -> list[int | float]:
+    out: list[int | float] = []
+    low, high = prop.get("minimum"), prop.get("maximum")
+    xlow, xhigh = prop.get("exclusiveMinimum"), prop.get("exclusiveMaximum")
+    for x in numbers:
+        if integer and not float(x).is_integer():
+            continue
+        if (isinstance(low, (int, float)) and x < low) or (
+                isinstance(high, (int, float)) and x > high) or (
+                isinstance(xlow, (int, float)) and not isinstance(xlow, bool) and x <= xlow) or (
+                isinstance(xhigh, (int, float)) and not isinstance(xhigh, bool) and x >= xhigh):
+            continue
+        value: int | float = int(x) if float(x).is_integer() and abs(x) < 2**53 else x
+        if value not in out:
+            out.append(value)
+    return out
 
 
 def ungrounded_calls(calls: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]],

@@ -102,6 +102,12 @@ class CallControl:
       Guidance that fast-forwards forced tokens (`ff_tokens`) writes a call's close and the
       choice after it in one step, where no `p_more` can be read: a `more_threshold` turns
       fast-forwarding off for its request.
+    - `names`: a prior over the offered tools' names (name -> weight, in nats), added to the
+      model's logits while it writes a call's tool name: at each step, the tokens that go on
+      with a name that weighs less than the best name the prefix still allows lose the
+      difference (core.inference.relevance weighs the tools by the request's words). The
+      grammar still decides which names are allowed; a name the prior does not list is left
+      alone. The result counts the steps it changed (`names_weighed`).
     """
 
     marker: str
@@ -113,12 +119,17 @@ class CallControl:
     between: str = ""
     more_threshold: float | None = None
     close_reserve: int = CLOSE_RESERVE
+    names: Mapping[str, float] | None = None
 
     def to_wire(self) -> dict[str, Any]:
-        return {"marker": self.marker, "close": self.close, "threshold": self.threshold,
-                "text_tokens": self.text_tokens, "stop_repeats": self.stop_repeats,
-                "loop_tokens": self.loop_tokens, "between": self.between,
-                "more_threshold": self.more_threshold, "close_reserve": self.close_reserve}
+        wire: dict[str, Any] = {
+            "marker": self.marker, "close": self.close, "threshold": self.threshold,
+            "text_tokens": self.text_tokens, "stop_repeats": self.stop_repeats,
+            "loop_tokens": self.loop_tokens, "between": self.between,
+            "more_threshold": self.more_threshold, "close_reserve": self.close_reserve}
+        if self.names:
+            wire["names"] = dict(self.names)
+        return wire
 
     @classmethod
     def from_wire(cls, value: Any) -> CallControl | None:
@@ -143,11 +154,17 @@ class CallControl:
             reserve = _int(value, "close_reserve", CLOSE_RESERVE, low=0)
         except RequestError as exc:
             raise RequestError(f"calls: {exc.message}") from exc
+        names = value.get("names")
+        if names is not None and not (
+                isinstance(names, Mapping) and all(
+                    isinstance(k, str) and k and isinstance(v, (int, float))
+                    and not isinstance(v, bool) and math.isfinite(v) for k, v in names.items())):
+            raise RequestError("calls.names must be an object of tool name -> finite number")
         if more is not None and not (close and between):
             raise RequestError("calls.more_threshold needs calls.close and calls.between (one "
                                "block per call)")
         return cls(marker, close, threshold, text_tokens, repeats is not False, loop, between,
-                   more, reserve)
+                   more, reserve, {k: float(v) for k, v in names.items()} if names else None)
 
 
 def new_request_id() -> str:

@@ -37,10 +37,11 @@ DATASET_SUITE = "dataset"  # the flow's own dataset: its held-out test split
 # required value the conversation does not state instead of calling with a made-up one
 # (core.inference.grounding), and offer the optional parameters a call leaves out again,
 # keeping the values the conversation states (core.inference.stated; docs/quickstart.md,
-# session 18).
+# session 18), and weigh the choice of a tool's name by the request's words, e per word a tool
+# holds (core.inference.relevance; session 19).
 EVAL_DECODING: dict[str, Any] = {"call_threshold": 0.5, "text_tokens": 16, "stop_repeats": True,
                                  "ask_missing": True, "more_threshold": 0.2,
-                                 "stated_optional": True}
+                                 "stated_optional": True, "tool_words": 1.0}
 
 
 @dataclass(frozen=True)

@@ -67,10 +67,11 @@ async def resolved_suites(ctx: StepContext) -> tuple[list[tuple[str, int | None]
 
 # EvalConfig's tool-call decoding control
 DECODING = ("call_threshold", "text_tokens", "stop_repeats", "ask_missing", "more_threshold",
-            "stated_optional")
+            "stated_optional", "tool_words")
 _DECODING_DEFAULTS: dict[str, Any] = {"call_threshold": None, "text_tokens": None,
                                       "stop_repeats": False, "ask_missing": False,
-                                      "more_threshold": None, "stated_optional": False}
+                                      "more_threshold": None, "stated_optional": False,
+                                      "tool_words": None}
 
 
 def decoding(evaluation: dict[str, Any]) -> dict[str, Any]:

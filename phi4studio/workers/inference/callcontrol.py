@@ -10,7 +10,8 @@ through onnxruntime-genai's `get_logits`/`set_logits`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 BARRED = -1e9  # a logit no token can win against (finite: softmax stays defined)
@@ -103,7 +104,27 @@ def escaped(logits: Any, token_id: int | None, *tiers: Any) -> Any:
     return out
 
 
-class RepeatWatch:
+class _AfterMarker:
+    """Streamed text read a character at a time, from the first call marker on, each
+    character once across calls of `feed` (the text only grows)."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+        self._i: int | None = None  # next character to scan
+
+    def _chars(self, text: str) -> Iterator[tuple[int, str]]:
+        """(index after the character, character) for each character not yet read."""
+        if self._i is None:
+            k = text.find(self.marker)
+            if k < 0:
+                return
+            self._i = k + len(self.marker)
+        while self._i < len(text):
+            self._i += 1
+            yield self._i, text[self._i - 1]
+
+
+class RepeatWatch(_AfterMarker):
     """Watches streamed text for a tool call that repeats an earlier call of the same answer.
 
     A call is a JSON object that opens after the call marker while no other object is open
@@ -113,8 +134,7 @@ class RepeatWatch:
     """
 
     def __init__(self, marker: str) -> None:
-        self.marker = marker
-        self._i: int | None = None  # next character to scan
+        super().__init__(marker)
         self._stack: list[str] = []
         self._in_string = False
         self._escaped = False
@@ -155,15 +175,7 @@ class RepeatWatch:
         return None
 
     def feed(self, text: str) -> int | None:
-        if self._i is None:
-            k = text.find(self.marker)
-            if k < 0:
-                return None
-            self._i = k + len(self.marker)
-        i = self._i
-        while i < len(text):
-            c = text[i]
-            i += 1
+        for i, c in self._chars(text):
             if self._in_string:
                 if self._escaped:
                     self._escaped = False
@@ -184,8 +196,86 @@ class RepeatWatch:
                     start, self._start = self._start, None
                     unit = text[start:i]
                     if any(text[s:e] == unit for s, e in self._calls):
-                        self._i = i
                         return self._calls[-1][1]
                     self._calls.append((start, i))
-        self._i = i
         return None
+
+
+class NameWatch(_AfterMarker):
+    """Watches streamed text for the tool name being written: the string value of a call
+    object's `"name"` key (a call: a JSON object opened after the call marker while no other
+    object is open, as `RepeatWatch` reads it). `feed(text)` takes the whole text so far and
+    returns the name's characters written so far while the text ends inside that string, else
+    None. A `"name"` key inside the arguments (a deeper object) is not the tool's name."""
+
+    def __init__(self, marker: str) -> None:
+        super().__init__(marker)
+        self._stack: list[str] = []
+        self._string_from: int | None = None  # where the open string's characters begin
+        self._escaped = False
+        self._key: str | None = None  # the call object's key whose value comes next
+        self._after_colon = False
+        self._name_from: int | None = None  # the open string is the tool's name
+
+    def _call_level(self) -> bool:
+        return bool(self._stack) and self._stack[-1] == "{" and self._stack.count("{") == 1
+
+    def feed(self, text: str) -> str | None:
+        for i, c in self._chars(text):
+            if self._string_from is not None:
+                if self._escaped:
+                    self._escaped = False
+                elif c == "\\":
+                    self._escaped = True
+                elif c == '"':
+                    if self._call_level() and not self._after_colon:
+                        self._key = text[self._string_from:i - 1]
+                    self._string_from = self._name_from = None
+                continue
+            if c == '"':
+                self._string_from = i
+                if self._call_level() and self._after_colon and self._key == "name":
+                    self._name_from = i
+                self._after_colon = False
+            elif c == ":" and self._call_level():
+                self._after_colon = True
+            elif c in ",{[}]":
+                self._after_colon = False
+                self._key = None
+                if c in "{[":
+                    self._stack.append(c)
+                elif c in "}]" and self._stack:
+                    self._stack.pop()
+        return text[self._name_from:] if self._name_from is not None else None
+
+
+def name_bias(prefix: str, weights: Mapping[str, float],
+              pieces: Mapping[str, Sequence[int]], quote_ids: Sequence[int]) -> dict[int, float]:
+    """What to add to the logits of the next token of a tool name begun as `prefix`: for each
+    offered name that continues it, its weight (`CallControl.names`) less the best such weight,
+    on every token whose text (`pieces`: text -> token ids) begins the rest of that name, or
+    on the tokens that close the string (`quote_ids`) where the name is complete. A token that
+    begins several names takes the best of them. Empty where the names that continue the prefix
+    weigh alike (nothing to tell apart)."""
+    left = {n: w for n, w in weights.items() if n.startswith(prefix)}
+    if len(set(left.values())) < 2:
+        return {}
+    top = max(left.values())
+    out: dict[int, float] = {}
+    for name, w in left.items():
+        rest = name[len(prefix):]
+        ids: list[int] = list(quote_ids) if not rest else [
+            t for k in range(1, len(rest) + 1) for t in pieces.get(rest[:k], ())]
+        for t in ids:
+            out[t] = max(out.get(t, -math.inf), w - top)
+    return {t: b for t, b in out.items() if b < 0}
+
+
+def biased(logits: Any, bias: Mapping[int, float]) -> Any:
+    """Logits with `bias[token]` added to each token's logit."""
+    import numpy as np
+
+    out = np.array(logits, copy=True)
+    ids = list(bias)
+    out[..., ids] += np.asarray([bias[t] for t in ids], dtype=out.dtype)
+    return out

@@ -26,12 +26,15 @@ from phi4studio.core.inference.requests import (
     stop_strings_hit,
 )
 from phi4studio.workers.inference.callcontrol import (
+    NameWatch,
     RepeatWatch,
     barred,
+    biased,
     choice_probability,
     escaped,
     forced,
     loop_next,
+    name_bias,
     token_probability,
 )
 
@@ -118,6 +121,8 @@ class Engine:
         self.eos_ids: set[int] = set()
         self.context_length = 0
         self._ender_ids: tuple[list[int], ...] | None = None
+        self._piece_list: list[tuple[int, str]] | None = None
+        self._piece_ids: dict[str, list[int]] | None = None
 
     # --- loading ----------------------------------------------------------------------------
     def load(self, provider: str = "auto", notify: Notify | None = None) -> None:
@@ -384,6 +389,9 @@ class Engine:
                     if control is not None and control.close and control.between else [])
         more_at = -1  # the text length at the last such decision
         in_call = False  # the call marker has been written
+        # a prior over the tool names (CallControl.names), while a call's name is written
+        names = control.names if control is not None and control.names else None
+        name_watch = NameWatch(control.marker) if control is not None and names else None
         if control is not None and marker_ids:
             try:
                 if self._decide(gen, control.threshold, marker_ids[0], result):
@@ -424,6 +432,10 @@ class Engine:
                     gen.set_logits(escaped(gen.get_logits(), cycle, *self._enders()))
                     key = "closed_at_budget" if closing else "loops_broken"
                     result[key] = result.get(key, 0) + 1
+                elif name_watch is not None and names is not None:
+                    self._weigh_name(gen, name_watch.feed(text), names, result)
+            elif name_watch is not None and names is not None and in_call:
+                self._weigh_name(gen, name_watch.feed(text), names, result)
             gen.generate_next_token()
             # Read what was appended to the sequence: with guidance a step can append several
             # tokens (fast-forward) or none (the grammar ended: the end-of-sequence token is
@@ -496,6 +508,34 @@ class Engine:
             result["stop_string"] = stop_hit
         return self._finish(result, new_ids, text, reason, t_start, t_prefill, t_first, t_end)
 
+    def _weigh_name(self, gen: Any, prefix: str | None, names: Any,
+                    result: dict[str, Any]) -> None:
+        """While a call's tool name is written (`prefix`: its characters so far), adds the
+        names' prior to the tokens that go on with each name (CallControl.names)."""
+        if prefix is None:
+            return
+        bias = name_bias(prefix, names, self._pieces(), self._enders()[0])
+        if bias:
+            gen.set_logits(biased(gen.get_logits(), bias))
+            result["names_weighed"] = result.get("names_weighed", 0) + 1
+
+    def _vocabulary(self) -> list[tuple[int, str]]:
+        """Each token id with its text, decoded once (about 0.1 s for 49k tokens)."""
+        if self._piece_list is None:
+            size = self.genai_config.get("model", {}).get("vocab_size")
+            self._piece_list = [(i, self._tok.decode([i]))
+                                for i in range(size if isinstance(size, int) else 0)]
+        return self._piece_list
+
+    def _pieces(self) -> dict[str, list[int]]:
+        """Token text -> the token ids that decode to it."""
+        if self._piece_ids is None:
+            self._piece_ids = {}
+            for i, p in self._vocabulary():
+                if p:
+                    self._piece_ids.setdefault(p, []).append(i)
+        return self._piece_ids
+
     def _enders(self) -> tuple[list[int], ...]:
         """Token ids that end a value, in tiers (`escaped`): those whose text starts with a
         double quote (a JSON string), with `@` (an email address's local part), with `]` or `}`
@@ -503,9 +543,7 @@ class Engine:
         decoding the vocabulary, the first time a value is ended (about 0.1 s for 49k
         tokens)."""
         if self._ender_ids is None:
-            size = self.genai_config.get("model", {}).get("vocab_size")
-            pieces = [(i, self._tok.decode([i])) for i in range(size if isinstance(size, int)
-                                                                 else 0)]
+            pieces = self._vocabulary()
             self._ender_ids = tuple([i for i, p in pieces if p and p[0] in starts]
                                     for starts in ('"', "@", "]}", ","))
         return self._ender_ids

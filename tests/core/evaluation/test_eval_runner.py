@@ -229,7 +229,10 @@ def test_create_run_freezes_cases_and_refuses_bad_input(tmp_path: Path, model_di
                         ">= 1"),
                        ({"more_threshold": 0.5, "guided": "grammar"}, "needs a call threshold"),
                        ({"more_threshold": -0.1, "call_threshold": 0.5, "guided": "grammar"},
-                        "probability")):
+                        "probability"),
+                       ({"tool_words": 1.0}, "grammar-guided"),
+                       ({"stated_numbers": True}, "needs guided decoding"),
+                       ({"tool_words": -1.0, "guided": "grammar"}, "nats per word")):
         with pytest.raises(EvaluationError, match=words):
             create_run(None, EvalConfig(model=str(model_dir), suites=["bfcl:simple_python"],
                                         **bad), folder=tmp_path / "z")
@@ -452,3 +455,70 @@ def test_stated_optional_values_are_checked_against_those_kept_before_them(
     turn = run.results()[0]["turns"][0]
     assert turn["calls"][0]["arguments"] == {"height": 150, "initial_velocity": 0}
     assert turn["correct"]
+
+
+def test_tool_words_send_each_offered_tool_s_prior_with_the_call_control(
+        tmp_path: Path, model_dir: Path) -> None:
+    """With `tool_words` (and grammar guidance) the call control carries each offered tool's
+    prior from the request's words (core.inference.relevance), scaled by the weight; one tool
+    alone, or without the option, carries none."""
+    forecast = {"name": "forecast_week", "description": "The forecast for the coming days",
+                "inputSchema": WEATHER["inputSchema"]}
+    case = {**example(0), "tools": [WEATHER, forecast]}
+    case["messages"][0]["content"] = "Weather forecast for the coming week in City0?"
+    seen: list[Any] = []
+
+    async def gen(prompt: str, guidance: Any, n: int, calls: Any = None) -> Mapping[str, Any]:
+        seen.append(calls)
+        weighed = {"names_weighed": 2} if calls.names else {}
+        return {"text": calls_text(("forecast_week", {"city": "City0"})), "stop_reason": "eos",
+                "completion_tokens": 5, **weighed}
+
+    for i, (tools, weight) in enumerate((([WEATHER, forecast], 1.5), ([WEATHER], 1.5),
+                                         ([WEATHER, forecast], None))):
+        seen.clear()
+        folder = tmp_path / str(i)
+        folder.mkdir()
+        run = make_run(folder, model_dir, [{**case, "tools": tools}], guided="grammar")
+        asyncio.run(Runner(run, gen, FMT, guided="grammar", stop_repeats=True,
+                           tool_words=weight).run())
+        names = seen[0].names
+        if i == 0:  # weather: its name (2); forecast_week: "forecast" and "week" in its
+            # name (2 each), "coming" in its description (1); times 1.5
+            assert names == {"weather": 3.0, "forecast_week": 7.5}
+            assert run.results()[0]["turns"][0]["notes"] == [
+                "the tool's name was weighed by the request's words (2 step(s))"]
+        else:
+            assert names is None
+
+
+def test_stated_numbers_hold_the_guidance_not_the_prompt(tmp_path: Path,
+                                                         model_dir: Path) -> None:
+    """With `stated_numbers` the grammar holds each required number to those the conversation
+    states (core.inference.grounding.numbers_as_stated); the prompt lists the tools as they
+    are, and the scoring reads them as they are."""
+    loan = {"name": "mortgage", "description": "Monthly payment",
+            "inputSchema": {"type": "object", "required": ["amount", "years"], "properties": {
+                "amount": {"type": "number"}, "years": {"type": "integer"}}}}
+    case = {"id": "m1", "split": "test", "scenario": "single", "tools": [loan], "messages": [
+        {"role": "user", "content": "Payment on $400,000 over 30 years?"},
+        {"role": "assistant", "content": "", "tool_calls": [
+            {"id": "c1", "name": "mortgage", "arguments": {"amount": 400000, "years": 30}}]}]}
+    seen: list[Any] = []
+
+    async def gen(prompt: str, guidance: Any, n: int, calls: Any = None) -> Mapping[str, Any]:
+        seen.append((prompt, guidance))
+        return {"text": calls_text(("mortgage", {"amount": 400000, "years": 30})),
+                "stop_reason": "eos", "completion_tokens": 9}
+
+    for on in (True, False):
+        folder = tmp_path / str(on)
+        folder.mkdir()
+        run = make_run(folder, model_dir, [case], guided="grammar")
+        asyncio.run(Runner(run, gen, FMT, guided="grammar", stated_numbers=on).run())
+        assert run.results()[0]["ok"]
+    (prompt_on, grammar_on), (prompt_off, grammar_off) = seen
+    assert prompt_on == prompt_off and "enum" not in prompt_on
+    assert '"amount": {"type": "number", "enum": [400000, 30]}' in grammar_on[1]
+    assert '"years": {"type": "integer", "enum": [400000, 30]}' in grammar_on[1]
+    assert '"amount": {"type": "number"}' in grammar_off[1]

@@ -6,8 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from phi4studio.core.inference.grounding import (
+    Said,
     ask_text,
     conversation_text,
+    numbers_as_stated,
     ungrounded,
     ungrounded_calls,
 )
@@ -129,3 +131,36 @@ def test_a_value_copied_from_the_tool_definition_is_not_stated() -> None:
     # said in the request, the same values are stated
     assert ungrounded(call("get_weather", city="Lisbon", expression="(2 + 3) * 4"), weather,
                       "Weather in Lisbon, and (2 + 3) * 4 please") == []
+
+
+def test_a_scale_written_after_a_number_states_the_product() -> None:
+    said = Said("A budget of 5 million, 2.5 billion in reserve and 10k users, 3 thousand times.")
+    for x in (5e6, 2.5e9, 1e4, 3000.0, 5.0, 10.0):
+        assert said.number(x), x
+    assert not said.number(5e9)
+    assert ungrounded(call("get_weather", city="x", days=5000000), WEATHER,
+                      "x for 5 million days") == []
+
+
+def test_required_numbers_are_held_to_the_stated_ones_for_guidance() -> None:
+    """Each required number or integer parameter gets an enum of the conversation's numbers
+    that fit its type and bounds; strings, optional parameters, enums and the tool itself are
+    left alone, and a parameter no stated number fits keeps its schema."""
+    bounded = {"name": "loan", "parameters": {"type": "object", "required": [
+        "amount", "rate", "term", "kind", "fee"], "properties": {
+        "amount": {"type": "integer"}, "rate": {"type": "number", "minimum": 0, "maximum": 1},
+        "term": {"type": "integer", "exclusiveMinimum": 10}, "kind": {"type": "string"},
+        "fee": {"type": "integer", "enum": [0, 5]}, "months": {"type": "integer"}}}}
+    said = Said("A loan of $400,000 at 4% for 15, 20 or 30 years, 2.5 points.")
+    out = numbers_as_stated(bounded, said)
+    props = out["parameters"]["properties"]
+    assert props["amount"]["enum"] == [400000, 4, 15, 20, 30]  # integers only, as ints
+    assert props["rate"]["enum"] == [0.04]  # within [0, 1]: 4% as 0.04
+    assert props["term"]["enum"] == [400000, 15, 20, 30]  # above 10
+    assert props["kind"] == {"type": "string"} and props["fee"] == {"type": "integer",
+                                                                     "enum": [0, 5]}
+    assert "enum" not in props["months"]  # optional
+    assert "enum" not in bounded["parameters"]["properties"]["amount"]  # not changed
+    fractions = numbers_as_stated(bounded, Said("a rate of 0.5 and 2.5 points"))
+    assert "enum" not in fractions["parameters"]["properties"]["amount"]
+    assert numbers_as_stated(WRITE, said) is WRITE  # no number parameter

@@ -306,11 +306,12 @@ def test_a_base_evaluation_is_reused_only_with_the_same_decoding() -> None:
     assert not _same_settings(info, {**run, "ask_missing": False}, 100, ev)
     assert not _same_settings(info, {**run, "more_threshold": None}, 100, ev)
     assert not _same_settings(info, {**run, "stated_optional": False}, 100, ev)
+    assert not _same_settings(info, {**run, "tool_words": None}, 100, ev)
     assert not _same_settings(info, run, 50, ev)
     old = {"guided": "grammar", "max_new_tokens": 192}
     assert decoding(old) == {"call_threshold": None, "text_tokens": None, "stop_repeats": False,
                              "ask_missing": False, "more_threshold": None,
-                             "stated_optional": False}
+                             "stated_optional": False, "tool_words": None}
     assert _same_settings(info, {"limit": 100, "max_new_tokens": 192}, 100, old)
 
 

@@ -35,6 +35,7 @@ from phi4studio.core.evaluation import bfcl
 from phi4studio.core.evaluation.metrics import METRIC_NAMES, TITLES, fmt_ratio
 from phi4studio.core.evaluation.report import diff_html
 from phi4studio.core.evaluation.stats import Criteria
+from phi4studio.core.inference.relevance import WEIGHT as TOOL_WORDS
 from phi4studio.ui.tabs.evaluate.charts import RateChart, Row
 from phi4studio.ui.tabs.evaluate.qmodels import (
     COMPARE_COLUMNS,
@@ -120,6 +121,20 @@ class NewRunPanel(QWidget):
             "With guidance: after each call, offer the optional parameters it leaves out to the "
             "model again, and keep only the values the conversation states (\"in Celsius\", "
             "\"avoiding tolls\").")
+        self.tool_words = QCheckBox("Weigh the tool's name by the request's words", self)
+        self.tool_words.setChecked(False)
+        self.tool_words.setToolTip(
+            "With grammar guidance: while the model writes a tool's name, each word of the "
+            "request that a tool's name (twice) or description holds makes that tool e times "
+            "likelier than one without it (\"solar farm\" -> solarFarm.potential, not "
+            "windFarm.potential). The model still chooses where the words hold the tools alike.")
+        self.stated_numbers = QCheckBox("Write required numbers as the request states them",
+                                        self)
+        self.stated_numbers.setChecked(False)
+        self.stated_numbers.setToolTip(
+            "With guidance: each required number is one the conversation states (\"$400,000\" "
+            "as 400000, not 400; \"4%\" as 4 or 0.04). A parameter no stated number fits is "
+            "left free.")
         self.run_btn = QPushButton("Run evaluation", self)
         self.run_btn.clicked.connect(self.run_clicked)
         self.resume_btn = QPushButton("Resume", self)
@@ -150,6 +165,8 @@ class NewRunPanel(QWidget):
         form.addRow("", self.stop_repeats)
         form.addRow("", self.ask_missing)
         form.addRow("", self.stated_optional)
+        form.addRow("", self.tool_words)
+        form.addRow("", self.stated_numbers)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(form)
@@ -231,7 +248,8 @@ class NewRunPanel(QWidget):
 
     def decoding(self) -> dict[str, Any]:
         """The call control the form asks for (EvalConfig's call_threshold, text_tokens,
-        more_threshold, stop_repeats, ask_missing, stated_optional)."""
+        more_threshold, stop_repeats, ask_missing, stated_optional, tool_words,
+        stated_numbers)."""
         value = self.call_threshold.value()
         threshold = None if value < 0 else round(value, 2)
         more = self.more_threshold.value()
@@ -239,7 +257,9 @@ class NewRunPanel(QWidget):
                 "more_threshold": None if more < 0 or threshold is None else round(more, 2),
                 "stop_repeats": self.stop_repeats.isChecked(),
                 "ask_missing": self.ask_missing.isChecked(),
-                "stated_optional": self.stated_optional.isChecked()}
+                "stated_optional": self.stated_optional.isChecked(),
+                "tool_words": TOOL_WORDS if self.tool_words.isChecked() else None,
+                "stated_numbers": self.stated_numbers.isChecked()}
 
     def checked_suites(self) -> list[str]:
         out = []
