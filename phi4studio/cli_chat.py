@@ -2,7 +2,7 @@
 the tool calls it made, parsed and checked against the tools' schemas (the Playground's core).
 
     phi4studio chat --model DIR [--adapter NAME] [--tools FILE | --mcp "CMD ARGS"]
-                    [--guided | --free] [--require-call] --prompt TEXT [--json]
+                    [--guided | --free] [--require-call] [--no-tool-words] --prompt TEXT [--json]
                     [--execute [--yes]] [--system TEXT] [--format NAME] [--provider P]
                     [--max-new-tokens N] [--temperature T] [--top-p P] [--top-k K]
                     [--repetition-penalty R] [--seed S] [--greedy]
@@ -38,6 +38,10 @@ def add_parser(sub: Any) -> None:
     g.add_argument("--free", dest="guided", action="store_false", help="no guided decoding")
     p.add_argument("--require-call", action="store_true",
                    help="the model must call a tool (guided only)")
+    p.add_argument("--no-tool-words", dest="tool_words", action="store_false",
+                   help="guided: leave the choice of the tool's name to the model alone (by "
+                        "default the request's words weigh it, as in the quick start's "
+                        "evaluation)")
     p.add_argument("--prompt", required=True, help="the user's message")
     p.add_argument("--system", default="", help="a system prompt")
     p.add_argument("--format", dest="chat_format", help="chat format (default: from the model)")
@@ -133,7 +137,7 @@ async def _run(args: argparse.Namespace) -> int:
         settings = GenerationSettings(
             max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p,
             top_k=args.top_k, repetition_penalty=args.repetition_penalty, seed=args.seed,
-            greedy=args.greedy, guided=args.guided,
+            greedy=args.greedy, guided=args.guided, tool_words=args.tool_words,
             tool_choice="required" if args.require_call else "auto")
         async with InferenceClient(model.path, provider=_provider(args),
                                    adapters=adapters) as client:

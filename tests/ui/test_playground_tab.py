@@ -113,6 +113,17 @@ def test_tool_call_cards_and_the_approval_flow_with_a_real_mcp_server(
     run(qloop, until(lambda: len(view.pending) == 3))
     cards = {c.call.name: c for c in view.transcripts[0].cards.values()}
     add, lst, dele = cards["add_note"], cards["list_notes"], cards["delete_note"]
+    # guided, the tool names were weighed by the request's words ("note", "list", "delete")
+    names = model.requests[0].calls.names
+    assert view.settings_panel.tool_words.isChecked() and names["add_note"] > 0
+    sp = view.settings_panel
+    sp.tool_words.setChecked(False)
+    assert not sp.settings.tool_words
+    sp.guided.setChecked(False)
+    assert not sp.tool_words.isEnabled()
+    sp.guided.setChecked(True)
+    sp.tool_words.setChecked(True)
+    assert sp.tool_words.isEnabled() and sp.settings.tool_words
     # the cards: name, risk, formatted arguments, validation with paths, buttons per policy
     assert "on notes" in add.title.text() and "may change things" in add.badges.text()
     assert json.loads(add.args.toPlainText()) == {"text": "milk"}

@@ -20,7 +20,9 @@ class GenerationSettings:
     """What the settings panel edits. `guided`: constrain tool calls to the offered tools'
     schemas with a grammar (on by default; it applies only when tools are offered).
     `tool_choice`: "auto" lets the model answer in text or call tools; "required" makes it call
-    (guided only). `max_calls`: at most this many calls in one turn (guided only)."""
+    (guided only). `max_calls`: at most this many calls in one turn (guided only).
+    `tool_words`: weigh the choice of a tool's name by the request's words (guided only;
+    core.inference.relevance), as the quick start's evaluation does."""
 
     max_new_tokens: int = 256
     temperature: float = 0.7
@@ -32,6 +34,7 @@ class GenerationSettings:
     guided: bool = True
     tool_choice: ToolChoice = "auto"
     max_calls: int | None = 4
+    tool_words: bool = True
 
     def problems(self) -> list[str]:
         out = []
@@ -144,7 +147,7 @@ class TurnRecord:
     seed: int | None = None
     restarted: str | None = None  # the worker had died and was restarted for this turn
     # what call control did (docs/inference.md): repeats_dropped, cut_call_dropped,
-    # close_mended, loops_broken, closed_at_budget
+    # close_mended, loops_broken, closed_at_budget, names_weighed
     control: dict[str, int] = field(default_factory=dict)
     error: str | None = None
     error_code: str | None = None

@@ -46,7 +46,7 @@ from phi4studio.core.playground.records import (
 
 # what call control reports it did (docs/inference.md, "Call control"); a turn keeps the counts
 CONTROL_COUNTS = ("repeats_dropped", "cut_call_dropped", "close_mended", "loops_broken",
-                  "closed_at_budget")
+                  "closed_at_budget", "names_weighed")
 
 log = logging.getLogger(__name__)
 
@@ -184,11 +184,16 @@ class ChatSession:
         """Call control for a guided turn (docs/inference.md): the sampler still decides
         between text and calls, but a call that repeats an earlier one ends the list, a value
         that loops is ended, and the end of the budget closes the first call, so that what the
-        card shows is a whole call. None for formats without a call marker."""
+        card shows is a whole call; with `tool_words` the tool's name is weighed by the
+        request's words. None for formats without a call marker."""
+        from phi4studio.core.inference.relevance import WEIGHT, name_weights
+
         syn = self.fmt.syntax
         if not syn.open:
             return None
-        return CallControl(syn.open, self.fmt.calls_close, stop_repeats=True)
+        names = (name_weights(self.tools, self.conversation(), WEIGHT)
+                 if self.settings.tool_words else None)
+        return CallControl(syn.open, self.fmt.calls_close, stop_repeats=True, names=names)
 
     async def generate(self) -> TurnRecord:
         """One model turn over the conversation so far. Never raises for the model's or the

@@ -183,6 +183,32 @@ async def test_a_guided_turn_has_call_control_and_a_call_closed_at_the_budget_is
     assert plain.control == {}
 
 
+async def test_a_guided_turn_weighs_the_tool_names_by_the_request_s_words() -> None:
+    """With several tools the worker is sent each tool's prior from the latest request's
+    words (core.inference.relevance), and the turn keeps how many steps it changed; the
+    setting off, or one tool, sends none."""
+    todo = {"name": "add_todo", "description": "Add an item to the to-do list.",
+            "inputSchema": NOTE["inputSchema"]}
+    s, client, _ = session([{"text": calls_text(("add_note", {"text": "x"})),
+                             "result": {"names_weighed": 2}}, "ok", "ok"])
+    s.tools = [NOTE, todo]
+    s.add_user("add a note: buy milk")
+    turn = await s.generate()
+    names = client.requests[0].calls.names
+    assert names is not None and names["add_note"] > names["add_todo"]
+    assert turn.control == {"names_weighed": 2}
+    s.mock(turn.calls[0], "saved")
+    s.settings.tool_words = False
+    s.add_user("add another note")
+    await s.generate()
+    assert client.requests[1].calls.names is None
+    s.settings.tool_words = True
+    s.tools = [NOTE]
+    s.add_user("one more note")
+    await s.generate()
+    assert client.requests[2].calls.names is None
+
+
 async def test_stop_ends_the_turn_with_what_it_had_and_runs_none_of_its_calls() -> None:
     out = "Working on it " + calls_text(("add_note", {"text": "x" * 200}))
     client = ScriptedClient([out], chunk=2, delay=0.005)

@@ -49,6 +49,11 @@ class SettingsPanel(QWidget):
         self.guided = QCheckBox("Guided decoding for tool calls", self)
         self.guided.setToolTip("Constrain calls to the offered tools: the tool name as an enum, "
                                "each tool's argument schema, the model family's call markers")
+        self.tool_words = QCheckBox("Weigh the tool's name by the request's words", self)
+        self.tool_words.setToolTip(
+            "With guided decoding: each word of the request that a tool's name (twice) or "
+            "description holds makes that tool e times likelier where the offered names part; "
+            "the model still chooses where the words hold the tools alike")
         self.tool_choice = QComboBox(self)
         self.tool_choice.addItem("Text or tool calls", "auto")
         self.tool_choice.addItem("Must call a tool", "required")
@@ -69,6 +74,7 @@ class SettingsPanel(QWidget):
         form.addRow("Seed", self.seed)
         form.addRow(self.greedy)
         form.addRow(self.guided)
+        form.addRow(self.tool_words)
         form.addRow("Tool choice", self.tool_choice)
         form.addRow("Max calls per turn", self.max_calls)
         form.addRow("Chat format", self.format)
@@ -86,6 +92,7 @@ class SettingsPanel(QWidget):
         self.seed.textChanged.connect(self._store)
         self.greedy.toggled.connect(self._store)
         self.guided.toggled.connect(self._store)
+        self.tool_words.toggled.connect(self._store)
         self.tool_choice.currentIndexChanged.connect(self._store)
         self.format.currentIndexChanged.connect(self._store)
         self.system.textChanged.connect(self._store)
@@ -116,6 +123,8 @@ class SettingsPanel(QWidget):
         self.seed.setText("" if s.seed is None else str(s.seed))
         self.greedy.setChecked(s.greedy)
         self.guided.setChecked(s.guided)
+        self.tool_words.setChecked(s.tool_words)
+        self.tool_words.setEnabled(s.guided)
         self.tool_choice.setCurrentIndex(max(0, self.tool_choice.findData(s.tool_choice)))
         self.max_calls.setValue(s.max_calls or 4)
 
@@ -141,6 +150,8 @@ class SettingsPanel(QWidget):
         s.seed = int(text) if text.isdigit() else None
         s.greedy = self.greedy.isChecked()
         s.guided = self.guided.isChecked()
+        s.tool_words = self.tool_words.isChecked()
+        self.tool_words.setEnabled(s.guided)
         s.tool_choice = "required" if self.tool_choice.currentData() == "required" else "auto"
         s.max_calls = self.max_calls.value()
         for w in (self.temperature, self.top_p, self.top_k):
