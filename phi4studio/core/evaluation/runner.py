@@ -23,12 +23,15 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from phi4studio.core.evaluation import metrics
 from phi4studio.core.evaluation.cases import Case, checkpoints, expected_at
 from phi4studio.core.evaluation.results import RunDir
 from phi4studio.core.evaluation.scoring import add, is_error_result, output_counts, score_turn, zero
+
+if TYPE_CHECKING:
+    from phi4studio.core.inference.grounding import Said
 
 GUIDED_MODES = ("off", "grammar", "calls")
 DEFAULT_MAX_NEW_TOKENS = 256
@@ -210,16 +213,16 @@ class Runner:
                   *, expect_call: bool = True) -> Answer:
         if self.cancelled():
             raise _Cancelled()
-        prompt = self.fmt.render_prompt(list(messages), list(tools))
-        guided_tools = tools
-        if self.stated_numbers:  # required numbers only as the conversation states them
-            from phi4studio.core.inference.grounding import (
-                Said,
-                conversation_text,
-                numbers_as_stated,
-            )
+        from phi4studio.core.inference.grounding import Said, conversation_text
 
-            said = Said(conversation_text(messages))
+        prompt = self.fmt.render_prompt(list(messages), list(tools))
+        # what the conversation states, read once for the options that check values against it
+        said = (Said(conversation_text(messages))
+                if self.stated_numbers or self.stated_optional or self.ask_missing else None)
+        guided_tools = tools
+        if self.stated_numbers and said is not None:  # required numbers only as stated
+            from phi4studio.core.inference.grounding import numbers_as_stated
+
             guided_tools = [numbers_as_stated(t, said) for t in tools]
         guidance = self._guidance(guided_tools, expect_call)
         notes: list[str] = []
@@ -263,20 +266,16 @@ class Runner:
                 notes.append("repeated items dropped where the schema wants them unique: " +
                              ", ".join(repeats))
         extra_s = 0.0
-        if self.stated_optional and calls and guidance is not None:
-            calls, added, extra_s = await self._add_stated(prompt, text, calls, tools, messages)
+        if self.stated_optional and calls and guidance is not None and said is not None:
+            calls, added, extra_s = await self._add_stated(prompt, text, calls, tools, said)
             if added:
                 notes.append("optional values the request states were added: " +
                              ", ".join(added))
         withheld: list[dict[str, Any]] = []
-        if self.ask_missing and calls:
-            from phi4studio.core.inference.grounding import (
-                ask_text,
-                conversation_text,
-                ungrounded_calls,
-            )
+        if self.ask_missing and calls and said is not None:
+            from phi4studio.core.inference.grounding import ask_text, ungrounded_calls
 
-            missing = ungrounded_calls(calls, tools, conversation_text(messages))
+            missing = ungrounded_calls(calls, tools, said)
             if missing:
                 withheld, calls, content = calls, [], ask_text(missing)
                 notes.append("calls withheld, required values not in the conversation: " +
@@ -291,13 +290,11 @@ class Runner:
                               if isinstance(p, (int, float))])
 
     async def _add_stated(self, prompt: str, text: str, calls: list[dict[str, Any]],
-                          tools: Sequence[Mapping[str, Any]],
-                          messages: Sequence[Mapping[str, Any]]
+                          tools: Sequence[Mapping[str, Any]], said: Said
                           ) -> tuple[list[dict[str, Any]], list[str], float]:
         """Each call's optional values that the conversation states, offered to the model by
         continuing the call as it wrote it (core.inference.stated); returns the calls, what was
         added ("tool.param=value") and the continuations' time."""
-        from phi4studio.core.inference.grounding import Said, conversation_text
         from phi4studio.core.inference.stated import (
             TOKENS_PER_VALUE,
             arguments_end,
@@ -307,7 +304,6 @@ class Runner:
             stated,
         )
 
-        said = Said(conversation_text(messages))
         by_name = {str(t.get("name")): t for t in tools}
         out: list[dict[str, Any]] = []
         added: list[str] = []

@@ -221,10 +221,11 @@ def _fitting(numbers: Sequence[float], prop: Mapping[str, Any], *, integer: bool
 
 
 def ungrounded_calls(calls: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]],
-                     conversation: str) -> list[tuple[str, list[str]]]:
-    """(tool name, ungrounded required arguments) of each call that has any."""
+                     conversation: str | Said) -> list[tuple[str, list[str]]]:
+    """(tool name, ungrounded required arguments) of each call that has any (`conversation`:
+    its text, or its `Said` already read)."""
     by_name = {str(t.get("name")): t for t in tools}
-    said = Said(conversation)
+    said = conversation if isinstance(conversation, Said) else Said(conversation)
     out = []
     for c in calls:
         missing = _ungrounded(c, by_name.get(str(c.get("name"))), said)
