@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -508,7 +508,7 @@ class Engine:
             result["stop_string"] = stop_hit
         return self._finish(result, new_ids, text, reason, t_start, t_prefill, t_first, t_end)
 
-    def _weigh_name(self, gen: Any, prefix: str | None, names: Any,
+    def _weigh_name(self, gen: Any, prefix: str | None, names: Mapping[str, float],
                     result: dict[str, Any]) -> None:
         """While a call's tool name is written (`prefix`: its characters so far), adds the
         names' prior to the tokens that go on with each name (CallControl.names)."""
