@@ -420,20 +420,10 @@ class Engine:
                 more_at = len(text)
                 self._more(gen, control.more_threshold, more_ids[0], result)
             elif (loop_run or reserve) and in_call and \
-                    (len(text) - len(text.rstrip("\\"))) % 2 == 0:
-                # not right after a lone backslash, where a quote would be escaped rather than
-                # end the string
-                cycle = loop_next(new_ids, loop_run) if loop_run else None
-                # the budget nearly spent inside the first call (any call, where no repeat
-                # watch would drop a cut one): close it (close_reserve)
-                closing = (reserve > 0 and len(new_ids) >= req.max_new_tokens - reserve
-                           and (watch is None or watch.calls == 0))
-                if cycle is not None or closing:  # end the value: it loops, or the budget ends
-                    gen.set_logits(escaped(gen.get_logits(), cycle, *self._enders()))
-                    key = "closed_at_budget" if closing else "loops_broken"
-                    result[key] = result.get(key, 0) + 1
-                elif name_watch is not None and names is not None:
-                    self._weigh_name(gen, name_watch.feed(text), names, result)
+                    (len(text) - len(text.rstrip("\\"))) % 2 == 0 and \
+                    self._end_value(gen, new_ids, loop_run, reserve, req.max_new_tokens,
+                                    watch, result):
+                pass  # a value ended (not right after a lone backslash: a quote is escaped)
             elif name_watch is not None and names is not None and in_call:
                 self._weigh_name(gen, name_watch.feed(text), names, result)
             gen.generate_next_token()
@@ -507,6 +497,21 @@ class Engine:
             text = text[: text.find(stop_hit) + len(stop_hit)]
             result["stop_string"] = stop_hit
         return self._finish(result, new_ids, text, reason, t_start, t_prefill, t_first, t_end)
+
+    def _end_value(self, gen: Any, new_ids: list[int], loop_run: int, reserve: int,
+                   budget: int, watch: RepeatWatch | None, result: dict[str, Any]) -> bool:
+        """Ends the value being written when it loops (`loop_tokens`) or when the budget is
+        nearly spent inside the first call (any call, where no repeat watch would drop a cut
+        one: `close_reserve`); True when it did."""
+        cycle = loop_next(new_ids, loop_run) if loop_run else None
+        closing = (reserve > 0 and len(new_ids) >= budget - reserve
+                   and (watch is None or watch.calls == 0))
+        if cycle is None and not closing:
+            return False
+        gen.set_logits(escaped(gen.get_logits(), cycle, *self._enders()))
+        key = "closed_at_budget" if closing else "loops_broken"
+        result[key] = result.get(key, 0) + 1
+        return True
 
     def _weigh_name(self, gen: Any, prefix: str | None, names: Mapping[str, float],
                     result: dict[str, Any]) -> None:
