@@ -54,7 +54,9 @@ def add_parser(sub: Any, bench_sub: Any) -> None:
     p.add_argument("--text-tokens", type=int, metavar="N",
                    help="with --call-threshold: stop a text answer after N tokens")
     p.add_argument("--stop-repeats", action="store_true",
-                   help="end a call list at the first call that repeats one of the answer")
+                   help="end a call list at the first call that repeats one of the answer; "
+                        "drop a call that repeats a tool with a value the conversation does "
+                        "not state")
     p.add_argument("--more-threshold", type=float, metavar="P",
                    help="with --call-threshold, for formats with one block per call: after "
                         "each call, write another only when its probability (against ending "

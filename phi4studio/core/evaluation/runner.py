@@ -9,7 +9,10 @@ Prompts are rendered by the model's chat format (`core.chatformats`), and output
 it. With `ask_missing`, an answer whose calls give a required value the conversation does not
 state is scored as the question asking for it (core.inference.grounding). With `stop_repeats`,
 an array item that repeats an earlier one where the schema wants unique items is dropped, as a
-repeated call is (core.inference.unique). Guided decoding
+repeated call is (core.inference.unique), and a call that repeats an earlier call of its tool
+with a value of its own that the conversation does not state is dropped (an invented
+variation, core.inference.grounding). Whole numbers at a schema's `number` places are read as
+floats (core.inference.floats). Guided decoding
 (`guided`): "off"; "grammar" (the format's Lark grammar: free text, or text
 then calls of the offered tools; declining stays possible); "calls" (a JSON array of at least
 one call: only where every item expects a call).
@@ -29,6 +32,7 @@ from phi4studio.core.evaluation import metrics
 from phi4studio.core.evaluation.cases import Case, checkpoints, expected_at
 from phi4studio.core.evaluation.results import RunDir
 from phi4studio.core.evaluation.scoring import add, is_error_result, output_counts, score_turn, zero
+from phi4studio.core.inference.floats import as_schema_floats
 
 if TYPE_CHECKING:
     from phi4studio.core.inference.grounding import Said
@@ -217,8 +221,8 @@ class Runner:
 
         prompt = self.fmt.render_prompt(list(messages), list(tools))
         # what the conversation states, read once for the options that check values against it
-        said = (Said(conversation_text(messages))
-                if self.stated_numbers or self.stated_optional or self.ask_missing else None)
+        said = (Said(conversation_text(messages)) if self.stated_numbers or self.stated_optional
+                or self.ask_missing or self.stop_repeats else None)
         guided_tools = tools
         if self.stated_numbers and said is not None:  # required numbers only as stated
             from phi4studio.core.inference.grounding import numbers_as_stated
@@ -256,15 +260,24 @@ class Runner:
             parsed = self.fmt.parse_payload(text)
         else:
             parsed = self.fmt.parse(text)
-        calls = [{"name": c["name"], "arguments": c["arguments"]} for c in parsed.tool_calls]
+        calls = as_schema_floats([{"name": c["name"], "arguments": c["arguments"]}
+                                  for c in parsed.tool_calls], tools)
         content = str(parsed.content or "")
         if self.stop_repeats and calls:  # a repeated item, as a repeated call, is dropped
+            from phi4studio.core.inference.grounding import invented_variants
             from phi4studio.core.inference.unique import drop_repeated_items
 
             calls, repeats = drop_repeated_items(calls, tools)
             if repeats:
                 notes.append("repeated items dropped where the schema wants them unique: " +
                              ", ".join(repeats))
+            variants = invented_variants(calls, said) if said is not None else []
+            if variants:
+                gone = {i for i, _ in variants}
+                notes.append("calls repeating an earlier one with values the conversation does "
+                             "not state were dropped: " + ", ".join(
+                                 f"{calls[i]['name']}.{k}" for i, keys in variants for k in keys))
+                calls = [c for i, c in enumerate(calls) if i not in gone]
         extra_s = 0.0
         if self.stated_optional and calls and guidance is not None and said is not None:
             calls, added, extra_s = await self._add_stated(prompt, text, calls, tools, said)

@@ -25,6 +25,9 @@ A placeholder is never stated: an empty string, or the argument's own name as it
 (`"cell_part": "cell_part"`, `"query": "query"`), which a tuned model writes when the request
 holds nothing for it.
 Optional arguments are not checked: a model may leave them out or give their default.
+
+`invented_variants` reads a call list: a second call of a tool that changes a value the
+conversation does not state is a variation the model made up, not a parallel call.
 """
 
 from __future__ import annotations
@@ -120,10 +123,12 @@ def _grounded(value: Any, schema: Any, said: Said, common: frozenset[str]) -> bo
 
 
 def ungrounded(call: Mapping[str, Any], tool: Mapping[str, Any] | None,
-               conversation: str) -> list[str]:
-    """The required arguments of `call` whose values the conversation does not state (none
-    where the tool is unknown: a call to an unknown tool is another kind of error)."""
-    return _ungrounded(call, tool, Said(conversation))
+               conversation: str | Said) -> list[str]:
+    """The required arguments of `call` whose values the conversation (its text, or its
+    `Said` already read) does not state (none where the tool is unknown: a call to an
+    unknown tool is another kind of error)."""
+    return _ungrounded(call, tool, conversation if isinstance(conversation, Said)
+                       else Said(conversation))
 
 
 def _ungrounded(call: Mapping[str, Any], tool: Mapping[str, Any] | None, said: Said
@@ -232,6 +237,49 @@ def ungrounded_calls(calls: Sequence[Mapping[str, Any]], tools: Sequence[Mapping
         if missing:
             out.append((str(c.get("name")), missing))
     return out
+
+
+def invented_variants(calls: Sequence[Mapping[str, Any]], said: Said
+                      ) -> list[tuple[int, list[str]]]:
+    """(index, arguments) of each call that calls a tool an earlier call of the list already
+    called, where a value it changes is one the conversation does not state.
+
+    A small tuned model asked for one thing sometimes calls the tool again with a variation
+    of its own ("difficulty": "beginner", then "advanced"; a second booking with "parking"
+    and "spa" added). A parallel request states the values its calls vary ("for 10, 20 and
+    30 years"); an invented variation does not. Stricter than `ungrounded`, since the value
+    is the whole point of the extra call: every number, and every string (an enum value
+    too) of a changed argument must be stated; booleans and null count as stated. An
+    argument changes where its value differs from that of every earlier call of the tool
+    (or only this call gives it)."""
+    out: list[tuple[int, list[str]]] = []
+    seen: dict[str, list[Mapping[str, Any]]] = {}
+    for i, call in enumerate(calls):
+        name = str(call.get("name"))
+        args = call.get("arguments")
+        args = args if isinstance(args, Mapping) else {}
+        earlier = seen.setdefault(name, [])
+        if earlier:
+            changed = [k for k, v in args.items()
+                       if all(e.get(k, _ABSENT) != v for e in earlier)]
+            invented = [k for k in changed if not all(
+                _stated_leaf(v, said) for v in _leaves(args[k]))]
+            if invented:
+                out.append((i, invented))
+                continue  # the calls after it compare with what was kept
+        earlier.append(args)
+    return out
+
+
+_ABSENT = object()
+
+
+def _stated_leaf(value: Any, said: Said) -> bool:
+    if value is None or isinstance(value, bool):
+        return True
+    if isinstance(value, (int, float)):
+        return said.number(float(value))
+    return said.string(str(value), frozenset())
 
 
 def ask_text(missing: Sequence[tuple[str, list[str]]]) -> str:

@@ -34,7 +34,13 @@ from phi4studio.core.chatformats import (
 )
 from phi4studio.core.datasets.workflows import ArgIssue, check_value
 from phi4studio.core.inference import CallControl, GenerateRequest, Guidance, InferenceError
-from phi4studio.core.inference.grounding import conversation_text, ungrounded
+from phi4studio.core.inference.floats import as_schema_floats
+from phi4studio.core.inference.grounding import (
+    Said,
+    conversation_text,
+    invented_variants,
+    ungrounded,
+)
 from phi4studio.core.mcp.session import ToolOutcome
 from phi4studio.core.playground.records import (
     CallRecord,
@@ -286,8 +292,12 @@ class ChatSession:
         turn.parsed = self.fmt.parse(turn.raw_text)
         stopped = turn.stop_reason == "stopped"
         by_name = {str(t.get("name")): t for t in self.tools}
-        said = conversation_text(self.messages)
-        for i, call in enumerate(turn.parsed.tool_calls):
+        said = Said(conversation_text(self.messages))
+        # whole numbers at `number` places as floats, as the evaluation reads them
+        parsed = as_schema_floats(turn.parsed.tool_calls, self.tools)
+        # a second call of a tool with a value of its own: shown as not stated, asked first
+        variants = dict(invented_variants(parsed, said))
+        for i, call in enumerate(parsed):
             tool = by_name.get(call["name"])
             args = call["arguments"]
             turn.calls.append(CallRecord(
@@ -296,7 +306,8 @@ class ChatSession:
                                                                            args),
                 guided=turn.guided, turn=turn.index,
                 status=CallStatus.CANCELLED if stopped else CallStatus.PENDING,
-                unstated=ungrounded(call, tool, said)))
+                unstated=[*dict.fromkeys([*ungrounded(call, tool, said),
+                                          *variants.get(i, [])])]))
         if turn.control.get("closed_at_budget") and turn.calls:
             turn.calls[0].cut_short = True
         cut = [e for e in turn.parsed.errors if "truncated" in e or "missing closing" in e]

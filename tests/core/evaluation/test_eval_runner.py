@@ -522,3 +522,50 @@ def test_stated_numbers_hold_the_guidance_not_the_prompt(tmp_path: Path,
     assert '"amount": {"type": "number", "enum": [400000, 30]}' in grammar_on[1]
     assert '"years": {"type": "integer", "enum": [400000, 30]}' in grammar_on[1]
     assert '"amount": {"type": "number"}' in grammar_off[1]
+
+
+def test_numbers_follow_the_schema_and_invented_variations_are_dropped(
+        tmp_path: Path, model_dir: Path) -> None:
+    """A whole number at a `number` place is read as a float before checking (`[1, 3]` for a
+    list of numbers passes the checker's strict nested rule); with `stop_repeats`, a second
+    call of the tool that changes a value the conversation does not state is dropped and
+    noted, and one whose changed value the request states is kept."""
+    games = {"name": "recommend", "description": "Board games", "inputSchema": {
+        "type": "object", "required": ["players"], "properties": {
+            "players": {"type": "integer"}, "range": {"type": "array", "items": {
+                "type": "number"}}, "difficulty": {"enum": ["beginner", "advanced"]}}}}
+
+    def case(i: int, request: str, *calls: dict[str, Any]) -> dict[str, Any]:
+        return {"id": f"g{i}", "split": "test", "scenario": "single", "tools": [games],
+                "messages": [{"role": "user", "content": request},
+                             {"role": "assistant", "content": "", "tool_calls": [
+                                 {"id": f"c{j}", "name": "recommend", "arguments": a}
+                                 for j, a in enumerate(calls)]}]}
+
+    beginner = {"players": 2, "range": [1.0, 3.0], "difficulty": "beginner"}
+    advanced = {**beginner, "difficulty": "advanced"}
+    cases = [case(0, "Games for 2 players, 1 to 3 hours?", beginner),
+             case(1, "Games for 2 players, 1 to 3 hours, beginner and advanced?", beginner,
+                  advanced)]
+    wrote = calls_text(("recommend", {**beginner, "range": [1, 3]}),
+                       ("recommend", {**advanced, "range": [1, 3]}))
+
+    async def gen(prompt: str, guidance: Any, n: int, calls: Any = None) -> Mapping[str, Any]:
+        return {"text": wrote, "stop_reason": "eos", "completion_tokens": 9}
+
+    for repeats in (True, False):
+        folder = tmp_path / str(repeats)
+        folder.mkdir()
+        run = make_run(folder, model_dir, cases, guided="grammar")
+        asyncio.run(Runner(run, gen, FMT, guided="grammar", stop_repeats=repeats).run())
+        first, both = (r["turns"][0] for r in run.results())
+        assert both["correct"] and both["calls"][1]["arguments"]["range"] == [1.0, 3.0]
+        assert type(both["calls"][0]["arguments"]["range"][0]) is float
+        assert '"range": [1, 3]' in both["raw"]  # what the model wrote is kept
+        assert first["correct"] is repeats
+        if repeats:
+            assert len(first["calls"]) == 1 and first["notes"] == [
+                "calls repeating an earlier one with values the conversation does not state "
+                "were dropped: recommend.difficulty"]
+        else:
+            assert len(first["calls"]) == 2 and not first.get("notes")

@@ -164,3 +164,31 @@ def test_required_numbers_are_held_to_the_stated_ones_for_guidance() -> None:
     fractions = numbers_as_stated(bounded, Said("a rate of 0.5 and 2.5 points"))
     assert "enum" not in fractions["parameters"]["properties"]["amount"]
     assert numbers_as_stated(WRITE, said) is WRITE  # no number parameter
+
+
+def test_a_second_call_of_a_tool_with_a_value_the_request_never_gave_is_an_invented_variant(
+) -> None:
+    """`invented_variants`: a call repeating an earlier call of its tool whose changed values
+    the conversation does not state; the values a parallel request states keep their calls.
+    Stricter than `ungrounded`: enum values and every item of a changed list must be stated."""
+    from phi4studio.core.inference.grounding import invented_variants
+
+    games = [{"name": "recommend", "arguments": {"players": 2, "difficulty": "beginner"}},
+             {"name": "recommend", "arguments": {"players": 2, "difficulty": "advanced"}},
+             {"name": "other", "arguments": {"x": "made up"}}]
+    said = Said("Board games for 2 players, strategy based?")
+    assert invented_variants(games, said) == [(1, ["difficulty"])]  # the first call stands
+    assert invented_variants(games, Said("Games for 2 players, advanced or not")) == []
+    hotel = [{"name": "book", "arguments": {"city": "New York", "nights": 2}},
+             {"name": "book", "arguments": {"city": "New York", "nights": 2,
+                                            "extras": ["breakfast", "spa"]}}]
+    assert invented_variants(hotel, Said("2 nights in New York with breakfast")) == [
+        (1, ["extras"])]
+    assert invented_variants(hotel, Said("2 nights in New York, breakfast and spa")) == []
+    years = [{"name": "loan", "arguments": {"years": y, "fee": f}}
+             for y, f in ((10, True), (20, False), (35, True))]
+    assert invented_variants(years, Said("Payments over 10 and 20 years")) == [(2, ["years"])]
+    # a third call compares with the calls kept, not with the dropped one
+    again = [*games[:2], {"name": "recommend", "arguments": {"players": 2,
+                                                             "difficulty": "advanced"}}]
+    assert invented_variants(again, said) == [(1, ["difficulty"]), (2, ["difficulty"])]

@@ -283,3 +283,32 @@ async def test_a_call_the_budget_closed_asks_even_when_always_allowed() -> None:
     ask2 = Asker({})
     await converse(s2, "Weather in Lis?", runner, ask2)
     assert ask2.asked == [] and s2.turns[0].calls[0].auto_approved
+
+
+async def test_a_second_call_with_a_value_of_its_own_asks_and_numbers_follow_the_schema() -> None:
+    """A second call of a tool that changes a value the conversation does not state (a made-up
+    variation) is shown as not stated and asks, even for an always-allowed tool; one whose
+    changed value the user gave runs at once. A whole number at a `number` place is a float."""
+    runner = ToolRunner(Recorder())
+    runner.policy.allow_always(WEATHER)
+    twice = calls_text(("get_weather", {"city": "Lisbon", "units": "metric"}),
+                       ("get_weather", {"city": "Lisbon", "units": "imperial"}))
+    s = chat([twice, "ok"])
+    ask = Asker({"get_weather": Approval.deny()})
+    await converse(s, "Weather in Lisbon?", runner, ask)
+    first, second = s.turns[0].calls
+    assert first.unstated == [] and second.unstated == ["units"]
+    assert ask.asked == ["get_weather"] and first.auto_approved
+    s2 = chat([twice, "ok"])
+    ask2 = Asker({})
+    await converse(s2, "Weather in Lisbon, metric and imperial?", runner, ask2)
+    assert ask2.asked == [] and [c.unstated for c in s2.turns[0].calls] == [[], []]
+    grid = {"name": "grid", "description": "Values on a grid.", "inputSchema": {
+        "type": "object", "properties": {"steps": {"type": "integer"}, "points": {
+            "type": "array", "items": {"type": "number"}}}, "required": ["points"]}}
+    s3 = chat([calls_text(("grid", {"steps": 2, "points": [1, 2.5]}))], tools=[grid])
+    s3.add_user("Grid over 1 and 2.5 in 2 steps")
+    turn = await s3.generate()
+    args = turn.calls[0].arguments
+    assert args == {"steps": 2, "points": [1.0, 2.5]}
+    assert type(args["steps"]) is int and type(args["points"][0]) is float

@@ -110,6 +110,10 @@ class NewRunPanel(QWidget):
             "answer) is at least this. greedy: the likelier of the two decides.")
         self.stop_repeats = QCheckBox("End a call list at a repeated call", self)
         self.stop_repeats.setChecked(False)  # as EvalConfig and `phi4studio eval`: off unless asked
+        self.stop_repeats.setToolTip(
+            "End a call list at a call that repeats an earlier one, drop repeated items where "
+            "the schema wants them unique, and drop a call that calls a tool again with a value "
+            "the conversation does not state.")
         self.ask_missing = QCheckBox("Ask for required values the request does not give", self)
         self.ask_missing.setChecked(False)
         self.ask_missing.setToolTip(
