@@ -156,11 +156,14 @@ def guidance_schema(schema: Any) -> Any:
     return _clean(schema, False, "")
 
 
-def _clean(schema: Any, strict: bool, prefix: str) -> Any:
+def _clean(schema: Any, strict: bool, prefix: str, nested: bool = False) -> Any:
     """A copy without keywords llguidance rejects, refs renamed into the shared `$defs`, and
-    (strict) objects closed to unknown properties."""
+    (strict) objects closed to unknown properties. A nested object that names no property
+    and requires none is a free-form map (BFCL's `gradeDict`: "keys represent subjects"):
+    closed, it could only be `{}`, so it stays open. The arguments object itself is closed
+    even then: a tool without parameters takes none."""
     if isinstance(schema, list):
-        return [_clean(s, strict, prefix) for s in schema]
+        return [_clean(s, strict, prefix, True) for s in schema]
     if not isinstance(schema, dict):
         return schema
     out: dict[str, Any] = {}
@@ -172,11 +175,12 @@ def _clean(schema: Any, strict: bool, prefix: str) -> Any:
         if key == "$ref" and isinstance(value, str):
             out[key] = _rename_ref(value, prefix)
         elif key in _SCHEMA_LISTS and isinstance(value, list):
-            out["anyOf" if key == "oneOf" else key] = [_clean(v, strict, prefix) for v in value]
+            out["anyOf" if key == "oneOf" else key] = [_clean(v, strict, prefix, True)
+                                                       for v in value]
         elif key in _SCHEMA_MAPS and isinstance(value, dict):
-            out[key] = {k: _clean(v, strict, prefix) for k, v in value.items()}
+            out[key] = {k: _clean(v, strict, prefix, True) for k, v in value.items()}
         elif key in _SCHEMA_ONE and isinstance(value, (dict, list)):
-            out[key] = _clean(value, strict, prefix)
+            out[key] = _clean(value, strict, prefix, True)
         else:
             out[key] = value
     is_object = out.get("type") == "object" or (
@@ -191,7 +195,8 @@ def _clean(schema: Any, strict: bool, prefix: str) -> Any:
         loose = [k for k in out.get("required") or () if isinstance(k, str) and k not in props]
         if loose:
             out["properties"] = {**props, **{k: {} for k in loose}}
-        out["additionalProperties"] = False
+        if props or loose or "patternProperties" in out or not nested:
+            out["additionalProperties"] = False
     return out
 
 

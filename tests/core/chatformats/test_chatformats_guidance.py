@@ -221,3 +221,32 @@ def test_onnxruntime_genai_rejects_a_broken_grammar(ort_model: Any) -> None:
     with pytest.raises(Exception, match=r"(?i)grammar"):
         params.set_guidance("lark_grammar", "start: ( broken")
         og.Generator(model, params)
+
+
+def test_a_nested_object_that_names_no_property_stays_a_free_form_map(ort_model: Any) -> None:
+    """BFCL's `gradeDict` ("keys represent subjects", `properties: {}`): closing it (strict
+    guidance) left `{}` as the only value it could take. A nested object naming no property
+    and requiring none stays open; one with properties, and the arguments object of a tool
+    without parameters, are closed."""
+    og, model = ort_model
+    grades = {"type": "object", "description": "subject -> score", "properties": {}}
+    tool = {"name": "average", "description": "d", "inputSchema": {
+        "type": "object", "required": ["grades"], "properties": {
+            "grades": grades, "meta": {"type": "object"},
+            "range": {"type": "object", "properties": {"min": {"type": "number"}}}}}}
+    bare = {"name": "ping", "description": "p", "inputSchema": {"type": "object",
+                                                                  "properties": {}}}
+    fmt = get_format("hermes")
+    spec = fmt.guidance([tool, bare], require_call=True, max_calls=1)
+    branches = spec.payload_schema.get("items", spec.payload_schema)["oneOf"]
+    args = branches[0]["properties"]["arguments"]
+    assert args["additionalProperties"] is False
+    assert "additionalProperties" not in args["properties"]["grades"]
+    assert "additionalProperties" not in args["properties"]["meta"]
+    assert args["properties"]["range"]["additionalProperties"] is False
+    assert branches[1]["properties"]["arguments"]["additionalProperties"] is False
+    prompt = fmt.render_prompt([{"role": "user", "content": "Average of math 90?"}], [tool])
+    # onnxruntime-genai's llguidance compiles the open map and holds the call's shape
+    text = _generate(og, model, prompt, fmt.guidance([tool], require_call=True, max_calls=1),
+                     seed=3, max_new=40)
+    assert text.startswith('<tool_call>\n{"name": "average", "arguments": {'), text
