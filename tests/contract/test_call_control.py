@@ -13,6 +13,7 @@ from phi4studio.workers.inference.callcontrol import (
     BARRED,
     NameWatch,
     RepeatWatch,
+    Vocabulary,
     barred,
     biased,
     choice_probability,
@@ -205,3 +206,22 @@ def test_biased_adds_to_the_named_tokens_only() -> None:
     out = biased(logits, {1: -4.5})
     assert out.dtype == logits.dtype and out.shape == logits.shape
     assert out[0, 0].tolist() == [1.0, 0.5, 2.0] and logits[0, 0, 1] == 5.0
+
+
+def test_the_vocabulary_is_decoded_once_and_tiers_the_value_enders() -> None:
+    """Token texts are decoded once, on first use; a text several ids decode to keeps them
+    all; the enders come in the tiers `escaped` reads (quote, @, ] or }, comma)."""
+    texts = ['"', '",', "@", "]", "}", ", ", "abc", "", "abc", " x"]
+
+    class Tokenizer:
+        calls = 0
+
+        def decode(self, ids: list[int]) -> str:
+            Tokenizer.calls += 1
+            return texts[ids[0]]
+
+    vocab = Vocabulary(Tokenizer(), len(texts))
+    assert Tokenizer.calls == 0  # nothing decoded until call control needs it
+    assert vocab.enders() == ([0, 1], [2], [3, 4], [5])
+    assert vocab.pieces()["abc"] == [6, 8] and "" not in vocab.pieces()
+    assert vocab.texts()[9] == (9, " x") and Tokenizer.calls == len(texts)

@@ -28,6 +28,7 @@ from phi4studio.core.inference.requests import (
 from phi4studio.workers.inference.callcontrol import (
     NameWatch,
     RepeatWatch,
+    Vocabulary,
     barred,
     biased,
     choice_probability,
@@ -120,9 +121,7 @@ class Engine:
         self._add_special: bool | None = None
         self.eos_ids: set[int] = set()
         self.context_length = 0
-        self._ender_ids: tuple[list[int], ...] | None = None
-        self._piece_list: list[tuple[int, str]] | None = None
-        self._piece_ids: dict[str, list[int]] | None = None
+        self._vocab: Vocabulary | None = None
 
     # --- loading ----------------------------------------------------------------------------
     def load(self, provider: str = "auto", notify: Notify | None = None) -> None:
@@ -508,7 +507,7 @@ class Engine:
                    and (watch is None or watch.calls == 0))
         if cycle is None and not closing:
             return False
-        gen.set_logits(escaped(gen.get_logits(), cycle, *self._enders()))
+        gen.set_logits(escaped(gen.get_logits(), cycle, *self.vocabulary().enders()))
         key = "closed_at_budget" if closing else "loops_broken"
         result[key] = result.get(key, 0) + 1
         return True
@@ -519,39 +518,18 @@ class Engine:
         names' prior to the tokens that go on with each name (CallControl.names)."""
         if prefix is None:
             return
-        bias = name_bias(prefix, names, self._pieces(), self._enders()[0])
+        vocab = self.vocabulary()
+        bias = name_bias(prefix, names, vocab.pieces(), vocab.enders()[0])
         if bias:
             gen.set_logits(biased(gen.get_logits(), bias))
             result["names_weighed"] = result.get("names_weighed", 0) + 1
 
-    def _vocabulary(self) -> list[tuple[int, str]]:
-        """Each token id with its text, decoded once (about 0.1 s for 49k tokens)."""
-        if self._piece_list is None:
+    def vocabulary(self) -> Vocabulary:
+        """The loaded model's token texts, decoded the first time call control needs them."""
+        if self._vocab is None:
             size = self.genai_config.get("model", {}).get("vocab_size")
-            self._piece_list = [(i, self._tok.decode([i]))
-                                for i in range(size if isinstance(size, int) else 0)]
-        return self._piece_list
-
-    def _pieces(self) -> dict[str, list[int]]:
-        """Token text -> the token ids that decode to it."""
-        if self._piece_ids is None:
-            self._piece_ids = {}
-            for i, p in self._vocabulary():
-                if p:
-                    self._piece_ids.setdefault(p, []).append(i)
-        return self._piece_ids
-
-    def _enders(self) -> tuple[list[int], ...]:
-        """Token ids that end a value, in tiers (`escaped`): those whose text starts with a
-        double quote (a JSON string), with `@` (an email address's local part), with `]` or `}`
-        (an array or object), with `,` (a number before the next argument). Found once, by
-        decoding the vocabulary, the first time a value is ended (about 0.1 s for 49k
-        tokens)."""
-        if self._ender_ids is None:
-            pieces = self._vocabulary()
-            self._ender_ids = tuple([i for i, p in pieces if p and p[0] in starts]
-                                    for starts in ('"', "@", "]}", ","))
-        return self._ender_ids
+            self._vocab = Vocabulary(self._tok, size if isinstance(size, int) else 0)
+        return self._vocab
 
     @staticmethod
     def _decide(gen: Any, threshold: float | None, first: int, result: dict[str, Any]) -> bool:
