@@ -262,8 +262,8 @@ def invented_variants(calls: Sequence[Mapping[str, Any]], said: Said
         if earlier:
             changed = [k for k, v in args.items()
                        if all(e.get(k, _ABSENT) != v for e in earlier)]
-            invented = [k for k in changed if not all(
-                _stated_leaf(v, said) for v in _leaves(args[k]))]
+            invented = [k for k in changed if not all(  # each leaf, enum values too
+                _grounded(v, None, said, frozenset()) for v in _leaves(args[k]))]
             if invented:
                 out.append((i, invented))
                 continue  # the calls after it compare with what was kept
@@ -272,14 +272,6 @@ def invented_variants(calls: Sequence[Mapping[str, Any]], said: Said
 
 
 _ABSENT = object()
-
-
-def _stated_leaf(value: Any, said: Said) -> bool:
-    if value is None or isinstance(value, bool):
-        return True
-    if isinstance(value, (int, float)):
-        return said.number(float(value))
-    return said.string(str(value), frozenset())
 
 
 def ask_text(missing: Sequence[tuple[str, list[str]]]) -> str:
