@@ -233,7 +233,8 @@ def test_a_nested_object_that_names_no_property_stays_a_free_form_map(ort_model:
     tool = {"name": "average", "description": "d", "inputSchema": {
         "type": "object", "required": ["grades"], "properties": {
             "grades": grades, "meta": {"type": "object"},
-            "range": {"type": "object", "properties": {"min": {"type": "number"}}}}}}
+            "range": {"type": "object", "properties": {"min": {"type": "number"}}},
+            "tags": {"type": "object", "patternProperties": {"^x-": {"type": "string"}}}}}}
     bare = {"name": "ping", "description": "p", "inputSchema": {"type": "object",
                                                                   "properties": {}}}
     fmt = get_format("hermes")
@@ -244,6 +245,7 @@ def test_a_nested_object_that_names_no_property_stays_a_free_form_map(ort_model:
     assert "additionalProperties" not in args["properties"]["grades"]
     assert "additionalProperties" not in args["properties"]["meta"]
     assert args["properties"]["range"]["additionalProperties"] is False
+    assert args["properties"]["tags"]["additionalProperties"] is False  # keys by pattern only
     assert branches[1]["properties"]["arguments"]["additionalProperties"] is False
     prompt = fmt.render_prompt([{"role": "user", "content": "Average of math 90?"}], [tool])
     # onnxruntime-genai's llguidance compiles the open map and holds the call's shape
